@@ -1,0 +1,30 @@
+//! Host bindings generated from `wit/sendfile.wit`.
+//!
+//! Every WASI type is mapped onto wasmtime-wasi's own bindings, so a guest's
+//! `descriptor`, `input-stream`, `output-stream`, `pollable` and `network`
+//! handles are the very resources wasmtime-wasi created. Only the
+//! `tcp-socket` resource is ours ([`crate::sockets::TcpSocket`]): it is how the
+//! capability reaches the socket's file descriptor.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "wasm-sendfile:sendfile/host",
+    imports: {
+        "wasm-sendfile:sendfile/sendfile.send-file": async | trappable,
+        "wasm-sendfile:sendfile/sendfile.blocking-send-file": async | trappable,
+        default: trappable,
+    },
+    trappable_error_type: {
+        "wasi:sockets/network.error-code" => wasmtime_wasi::p2::SocketError,
+    },
+    with: {
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
+        "wasi:sockets/network": wasmtime_wasi::p2::bindings::sockets::network,
+        "wasi:sockets/tcp.tcp-socket": crate::sockets::TcpSocket,
+    },
+});
+
+pub use wasm_sendfile::sendfile::sendfile;
+pub use wasi::sockets::{tcp, tcp_create_socket};

@@ -1,0 +1,98 @@
+//! Per-store state of the capability: the policy and the metrics.
+
+use crate::metrics::Metrics;
+use crate::policy::{AddrRule, Policy};
+use std::sync::Arc;
+
+/// The capability's state in one store. Build it with
+/// [`SendfileCtx::builder`].
+#[derive(Debug, Default)]
+pub struct SendfileCtx {
+    pub(crate) policy: Policy,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl SendfileCtx {
+    /// A builder with the default policy: no file targets, no bind or
+    /// connect addresses, 2 MiB chunks, 1 MiB of headers and trailers.
+    pub fn builder() -> SendfileCtxBuilder {
+        SendfileCtxBuilder::default()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The counters this store updates.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+/// Builds a [`SendfileCtx`].
+///
+/// Methods that grant network reach (`allow_bind`, `allow_connect`) or write
+/// access through the capability (`allow_file_targets`) widen what an
+/// untrusted guest can do: grant only what it needs.
+#[derive(Debug, Default)]
+pub struct SendfileCtxBuilder {
+    policy: Policy,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl SendfileCtxBuilder {
+    /// Cap on the file bytes one system call moves (nginx's
+    /// `sendfile_max_chunk`). Smaller chunks share the host more fairly
+    /// between connections; larger ones cost fewer system calls.
+    ///
+    /// # Panics
+    /// If `bytes` is 0.
+    pub fn max_chunk(mut self, bytes: u64) -> Self {
+        assert!(bytes > 0, "max_chunk must be positive");
+        self.policy.max_chunk = bytes;
+        self
+    }
+
+    /// Let guests use a writable file descriptor as the target
+    /// (file-to-file copies). Off by default.
+    pub fn allow_file_targets(mut self, allow: bool) -> Self {
+        self.policy.allow_file_targets = allow;
+        self
+    }
+
+    /// Cap on the bytes of headers plus trailers one call may carry.
+    pub fn max_header_trailer_bytes(mut self, bytes: usize) -> Self {
+        self.policy.max_header_trailer_bytes = bytes;
+        self
+    }
+
+    /// Let guest sockets bind (and listen) on addresses matching `rule`.
+    /// This grants reach from the host's network: see [`AddrRule`].
+    pub fn allow_bind(mut self, rule: AddrRule) -> Self {
+        self.policy.bind.push(rule);
+        self
+    }
+
+    /// Let guest sockets connect to addresses matching `rule`.
+    /// This grants reach into the host's network: see [`AddrRule`].
+    pub fn allow_connect(mut self, rule: AddrRule) -> Self {
+        self.policy.connect.push(rule);
+        self
+    }
+
+    /// Count into these metrics (to aggregate several stores); by default
+    /// each context gets its own.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The finished context.
+    pub fn build(self) -> SendfileCtx {
+        SendfileCtx {
+            policy: self.policy,
+            metrics: self.metrics.unwrap_or_default(),
+        }
+    }
+}

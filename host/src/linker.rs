@@ -1,0 +1,37 @@
+//! Adding the capability to a [`Linker`].
+
+use crate::bindings;
+use crate::view::{Sendfile, SendfileView};
+use wasmtime::component::Linker;
+use wasmtime_wasi::WasiView;
+
+/// Adds every WASI 0.2 interface (from wasmtime-wasi) plus this crate's:
+/// the `sendfile` capability and the host's own `wasi:sockets/tcp` and
+/// `tcp-create-socket`, which replace wasmtime-wasi's.
+///
+/// Use this when the linker has no WASI yet. Guests need a tokio runtime,
+/// as with wasmtime-wasi, and must be run with the async APIs
+/// (`instantiate_async`, `call_async`).
+pub fn add_to_linker_async<T: WasiView + SendfileView>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    add_only_sendfile_to_linker_async(linker)
+}
+
+/// Adds only this crate's interfaces: `wasm-sendfile:sendfile/sendfile`,
+/// `wasi:sockets/tcp` and `wasi:sockets/tcp-create-socket`.
+///
+/// For linkers that already hold wasmtime-wasi's interfaces: call it
+/// *after* adding them. It turns on [`Linker::allow_shadowing`] so its two
+/// socket interfaces replace wasmtime-wasi's (both must be replaced
+/// together: their `tcp-socket` resource types must agree), and leaves it on.
+pub fn add_only_sendfile_to_linker_async<T: SendfileView>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    bindings::sendfile::add_to_linker::<T, Sendfile>(linker, T::sendfile)?;
+    bindings::tcp::add_to_linker::<T, Sendfile>(linker, T::sendfile)?;
+    bindings::tcp_create_socket::add_to_linker::<T, Sendfile>(linker, T::sendfile)?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Host implementations of the WIT interfaces this crate provides, one file
+//! per interface: [`sendfile`] (the capability), [`tcp`] and
+//! [`tcp_create_socket`] (the host's own `wasi:sockets/tcp`).
+
+pub(crate) mod sendfile;
+pub(crate) mod tcp;
+pub(crate) mod tcp_create_socket;

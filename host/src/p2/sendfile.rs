@@ -1,0 +1,259 @@
+//! `wasm-sendfile:sendfile/sendfile`: the capability's entry points.
+//!
+//! Each call looks the guest's handles up in the resource table (a stale
+//! handle traps, as in wasmtime-wasi), checks open modes and the host
+//! policy, then hands OS handles to [`crate::transfer`]. Semantics are
+//! documented in `wit/sendfile.wit`.
+
+use crate::bindings::sendfile::{
+    Count, ErrorCode, FileTarget, Host, SendError, SendFlags, SendOptions, Target, Transferred,
+};
+use crate::metrics::CallRecord;
+use crate::sockets::{TcpSocket, Writer};
+use crate::transfer::socket::SocketTarget;
+use crate::transfer::{self, Mode, Outcome, Request};
+use crate::view::SendfileCtxView;
+use rustix::fd::AsFd;
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::Resource;
+use wasmtime_wasi::OpenMode;
+use wasmtime_wasi::filesystem::Descriptor;
+use wasmtime_wasi::p2::{DynPollable, Pollable};
+
+/// Most header plus trailer buffers in one call (Linux `IOV_MAX`).
+const MAX_BUFFERS: usize = 1024;
+
+/// Offsets are `off_t` in the kernel.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// Where a checked request goes.
+enum Destination {
+    Socket(SocketTarget),
+    File(Arc<File>, u64),
+}
+
+type CallResult = Result<Transferred, SendError>;
+
+impl Host for SendfileCtxView<'_> {
+    async fn send_file(
+        &mut self,
+        target: Target,
+        source: Resource<Descriptor>,
+        offset: u64,
+        count: Count,
+        options: SendOptions,
+    ) -> wasmtime::Result<CallResult> {
+        self.call(Mode::NonBlocking, target, source, offset, count, options)
+            .await
+    }
+
+    async fn blocking_send_file(
+        &mut self,
+        target: Target,
+        source: Resource<Descriptor>,
+        offset: u64,
+        count: Count,
+        options: SendOptions,
+    ) -> wasmtime::Result<CallResult> {
+        self.call(Mode::Blocking, target, source, offset, count, options)
+            .await
+    }
+
+    fn subscribe_writable(
+        &mut self,
+        socket: Resource<TcpSocket>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let writer = self
+            .table
+            .get(&socket)?
+            .connection()
+            .map(|c| c.writer.clone());
+        let waiter = self.table.push_child(Writability(writer), &socket)?;
+        // `waiter` is owned, so dropping the pollable deletes it too.
+        wasmtime_wasi::p2::subscribe(self.table, waiter)
+    }
+}
+
+/// What `subscribe-writable`'s pollable waits on.
+struct Writability(Option<Arc<Mutex<Writer>>>);
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Writability {
+    async fn ready(&mut self) {
+        if let Some(writer) = &self.0 {
+            Writer::wait_writable(writer).await;
+        }
+    }
+}
+
+impl SendfileCtxView<'_> {
+    async fn call(
+        &mut self,
+        mode: Mode,
+        target: Target,
+        source: Resource<Descriptor>,
+        offset: u64,
+        count: Count,
+        options: SendOptions,
+    ) -> wasmtime::Result<CallResult> {
+        let outcome = match self.prepare(target, source, offset, count, options)? {
+            Ok((req, Destination::Socket(t))) => transfer::socket::send(&req, &t, mode).await,
+            Ok((req, Destination::File(f, at))) => transfer::file::copy(req, f, at).await,
+            Err(code) => Err(transfer::Failure {
+                code,
+                progress: Default::default(),
+            }),
+        };
+        Ok(self.finish(outcome))
+    }
+
+    /// Looks the handles up and checks them; the outer error traps.
+    fn prepare(
+        &mut self,
+        target: Target,
+        source: Resource<Descriptor>,
+        offset: u64,
+        count: Count,
+        options: SendOptions,
+    ) -> wasmtime::Result<Result<(Request, Destination), ErrorCode>> {
+        let source = readable_file(self.table.get(&source)?);
+        let destination = match target {
+            Target::Socket(socket) => self
+                .table
+                .get(&socket)?
+                .connection()
+                .map(|c| {
+                    Destination::Socket(SocketTarget {
+                        stream: c.stream.clone(),
+                        writer: c.writer.clone(),
+                    })
+                })
+                .ok_or(ErrorCode::NotConnected),
+            Target::File(FileTarget { descriptor, offset }) => {
+                let file = writable_file(self.table.get(&descriptor)?);
+                file.and_then(|f| self.check_file_target(f, offset))
+            }
+        };
+        Ok(self.check_request(source, destination, offset, count, options))
+    }
+
+    fn check_file_target(&self, file: Arc<File>, offset: u64) -> Result<Destination, ErrorCode> {
+        if !self.ctx.policy.allow_file_targets {
+            return Err(ErrorCode::AccessDenied);
+        }
+        if offset > MAX_OFFSET {
+            return Err(ErrorCode::Invalid);
+        }
+        Ok(Destination::File(file, offset))
+    }
+
+    fn check_request(
+        &self,
+        source: Result<Arc<File>, ErrorCode>,
+        destination: Result<Destination, ErrorCode>,
+        offset: u64,
+        count: Count,
+        options: SendOptions,
+    ) -> Result<(Request, Destination), ErrorCode> {
+        let source = source?;
+        let destination = destination?;
+        if offset > MAX_OFFSET {
+            return Err(ErrorCode::Invalid);
+        }
+        let policy = &self.ctx.policy;
+        let max_chunk = match options.max_chunk {
+            Some(0) => return Err(ErrorCode::Invalid),
+            Some(n) => n.min(policy.max_chunk),
+            None => policy.max_chunk,
+        };
+        let buffers = options.headers.len() + options.trailers.len();
+        if buffers > MAX_BUFFERS {
+            return Err(ErrorCode::Invalid);
+        }
+        let bytes: usize = options
+            .headers
+            .iter()
+            .chain(&options.trailers)
+            .map(Vec::len)
+            .sum();
+        if bytes > policy.max_header_trailer_bytes {
+            return Err(ErrorCode::AccessDenied);
+        }
+        let req = Request {
+            source,
+            offset,
+            count: match count {
+                Count::AtMost(n) => Some(n),
+                Count::ToEof => None,
+            },
+            headers: options.headers,
+            trailers: options.trailers,
+            no_disk_io: options.flags.contains(SendFlags::NO_DISK_IO),
+            no_cache: options.flags.contains(SendFlags::NO_CACHE),
+            max_chunk,
+        };
+        Ok((req, destination))
+    }
+
+    /// Records the call in the metrics and shapes its result.
+    fn finish(&self, outcome: Outcome) -> CallResult {
+        let (progress, code) = match outcome {
+            Ok(p) => (p, None),
+            Err(f) => (f.progress, Some(f.code)),
+        };
+        self.ctx.metrics.record(&CallRecord {
+            total: progress.total,
+            zero_copy: progress.file - progress.fallback,
+            fallback: progress.fallback,
+            used_fallback: progress.used_fallback,
+            failed: code.is_some(),
+        });
+        match code {
+            None => Ok(Transferred {
+                total: progress.total,
+                file: progress.file,
+                complete: progress.complete,
+            }),
+            Some(code) => Err(SendError {
+                code,
+                total: progress.total,
+                file: progress.file,
+            }),
+        }
+    }
+}
+
+/// The source must be a regular file opened for reading.
+fn readable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
+    let Descriptor::File(f) = d else {
+        return Err(ErrorCode::Invalid);
+    };
+    if !f.open_mode.contains(OpenMode::READ) {
+        return Err(ErrorCode::BadDescriptor);
+    }
+    regular(&f.file)
+}
+
+/// A file target must be a regular file opened for writing, under a
+/// preopen that permits writes.
+fn writable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
+    let Descriptor::File(f) = d else {
+        return Err(ErrorCode::Invalid);
+    };
+    if !f.open_mode.contains(OpenMode::WRITE) {
+        return Err(ErrorCode::BadDescriptor);
+    }
+    if f.perms.write_not_permitted() {
+        return Err(ErrorCode::AccessDenied);
+    }
+    regular(&f.file)
+}
+
+fn regular(file: &Arc<File>) -> Result<Arc<File>, ErrorCode> {
+    match crate::sys::file::info(file.as_fd()) {
+        Ok(info) if info.regular => Ok(file.clone()),
+        Ok(_) => Err(ErrorCode::Invalid),
+        Err(e) => Err(transfer::errors::code(e)),
+    }
+}

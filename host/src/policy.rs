@@ -1,0 +1,183 @@
+//! What a guest may do with the capability: the host's policy.
+//!
+//! Everything here widens or narrows the authority a guest gets, so it is set
+//! by the embedder (or the CLI's flags) and never by the guest.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// Default cap on the file bytes one system call moves (like nginx's
+/// `sendfile_max_chunk`, whose default is 2 MiB).
+pub const DEFAULT_MAX_CHUNK: u64 = 2 << 20;
+
+/// Default cap on the bytes of headers plus trailers one call may carry.
+pub const DEFAULT_MAX_HEADER_TRAILER_BYTES: usize = 1 << 20;
+
+/// One address pattern a socket may bind or connect to.
+///
+/// Written as `IP`, `IP:PORT`, `[IPv6]:PORT`, `*` or `*:PORT`; a missing port
+/// or `*` matches any. Examples: `127.0.0.1:8080`, `::1`, `[::1]:0`, `*:443`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrRule {
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+}
+
+impl AddrRule {
+    /// A rule matching exactly this address.
+    pub fn exact(addr: SocketAddr) -> Self {
+        Self {
+            ip: Some(addr.ip()),
+            port: Some(addr.port()),
+        }
+    }
+
+    /// A rule matching any port of this IP address.
+    pub fn any_port(ip: IpAddr) -> Self {
+        Self {
+            ip: Some(ip),
+            port: None,
+        }
+    }
+
+    /// A rule matching every address.
+    pub fn any() -> Self {
+        Self {
+            ip: None,
+            port: None,
+        }
+    }
+
+    /// Whether `addr` is covered by this rule.
+    pub fn matches(&self, addr: SocketAddr) -> bool {
+        self.ip.is_none_or(|ip| ip == addr.ip()) && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// Why an [`AddrRule`] could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrRuleParseError(String);
+
+impl fmt::Display for AddrRuleParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid address `{}`: expected IP, IP:PORT, [IPv6]:PORT, * or *:PORT",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for AddrRuleParseError {}
+
+impl FromStr for AddrRule {
+    type Err = AddrRuleParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || AddrRuleParseError(s.to_string());
+        if s == "*" {
+            return Ok(Self::any());
+        }
+        if let Some(port) = s.strip_prefix("*:") {
+            let port = port.parse().map_err(|_| err())?;
+            return Ok(Self {
+                ip: None,
+                port: Some(port),
+            });
+        }
+        if let Ok(addr) = s.parse::<SocketAddr>() {
+            return Ok(Self::exact(addr));
+        }
+        let bare = s.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+        match bare.unwrap_or(s).parse::<IpAddr>() {
+            Ok(ip) => Ok(Self::any_port(ip)),
+            Err(_) => Err(err()),
+        }
+    }
+}
+
+impl fmt::Display for AddrRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.ip, self.port) {
+            (None, None) => f.write_str("*"),
+            (None, Some(p)) => write!(f, "*:{p}"),
+            (Some(ip), None) => write!(f, "{ip}"),
+            (Some(ip), Some(p)) => write!(f, "{}", SocketAddr::new(ip, p)),
+        }
+    }
+}
+
+/// The host's policy for one store.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Cap on the file bytes one system call moves; a guest's `max-chunk`
+    /// can lower it, never raise it.
+    pub max_chunk: u64,
+    /// Whether a guest may use a file descriptor as the target.
+    pub allow_file_targets: bool,
+    /// Cap on the bytes of headers plus trailers in one call; more is
+    /// `access-denied`.
+    pub max_header_trailer_bytes: usize,
+    /// Addresses a socket may bind to (and so listen on). Empty: none.
+    pub bind: Vec<AddrRule>,
+    /// Addresses a socket may connect to. Empty: none.
+    pub connect: Vec<AddrRule>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_chunk: DEFAULT_MAX_CHUNK,
+            allow_file_targets: false,
+            max_header_trailer_bytes: DEFAULT_MAX_HEADER_TRAILER_BYTES,
+            bind: Vec::new(),
+            connect: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// Whether a socket may bind to `addr`.
+    pub fn may_bind(&self, addr: SocketAddr) -> bool {
+        self.bind.iter().any(|r| r.matches(addr))
+    }
+
+    /// Whether a socket may connect to `addr`.
+    pub fn may_connect(&self, addr: SocketAddr) -> bool {
+        self.connect.iter().any(|r| r.matches(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let r: AddrRule = "127.0.0.1:8080".parse().unwrap();
+        assert!(r.matches(addr("127.0.0.1:8080")));
+        assert!(!r.matches(addr("127.0.0.1:8081")));
+        let r: AddrRule = "127.0.0.1".parse().unwrap();
+        assert!(r.matches(addr("127.0.0.1:1")) && !r.matches(addr("127.0.0.2:1")));
+        let r: AddrRule = "[::1]".parse().unwrap();
+        assert!(r.matches(addr("[::1]:9")));
+        let r: AddrRule = "::1".parse().unwrap();
+        assert!(r.matches(addr("[::1]:9")));
+        let r: AddrRule = "*:443".parse().unwrap();
+        assert!(r.matches(addr("10.1.2.3:443")) && !r.matches(addr("10.1.2.3:80")));
+        assert!("*".parse::<AddrRule>().unwrap().matches(addr("[::1]:1")));
+        for bad in ["", "host:80", "1.2.3.4:99999", "*:x", "[::1"] {
+            assert!(bad.parse::<AddrRule>().is_err(), "{bad}");
+        }
+        assert_eq!("[::1]:80".parse::<AddrRule>().unwrap().to_string(), "[::1]:80");
+    }
+
+    #[test]
+    fn empty_policy_denies() {
+        let p = Policy::default();
+        assert!(!p.may_bind("127.0.0.1:0".parse().unwrap()));
+        assert!(!p.may_connect("127.0.0.1:80".parse().unwrap()));
+    }
+}

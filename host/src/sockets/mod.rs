@@ -1,0 +1,431 @@
+//! The host's own `wasi:sockets/tcp` socket resource.
+//!
+//! wasmtime-wasi keeps its socket's file descriptor private, so this crate
+//! supplies a complete `tcp-socket` of its own (the WIT bindings are in
+//! [`crate::p2::tcp`]) whose connected stream the capability can reach. The
+//! state machine follows the WASI 0.2 `tcp` interface: a socket is created
+//! unbound, may be bound, then either listens or connects; `start-*` and
+//! `finish-*` calls bracket each transition.
+
+mod options;
+mod streams;
+
+pub(crate) use streams::{TcpReader, TcpWriter, WriteEnd, Writer};
+
+use rustix::net::sockopt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
+
+/// The backlog Rust's `std` uses for `listen`.
+const DEFAULT_BACKLOG: u32 = 128;
+
+type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<tokio::net::TcpStream>> + Send>>;
+
+/// The transition a `start-*` call began and its `finish-*` call completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pending {
+    Bind,
+    Connect,
+    Listen,
+}
+
+/// Where a socket is in its life.
+enum State {
+    /// Created, possibly bound; may still listen or connect.
+    Default(tokio::net::TcpSocket),
+    /// `start-connect` was called; the connection is being made.
+    Connecting(ConnectFuture),
+    /// Connected, by `finish-connect` or `accept`.
+    Connected(Connection),
+    /// Listening for connections.
+    Listening(Listener),
+    /// A connection attempt failed; nothing more can be done with it.
+    Closed,
+}
+
+/// A connected socket: the stream and the halves handed to the guest.
+pub(crate) struct Connection {
+    /// The OS socket, shared with the guest's input and output streams.
+    pub(crate) stream: Arc<tokio::net::TcpStream>,
+    /// The writing half's state, shared with the guest's `output-stream`, so
+    /// the capability can flush bytes the guest wrote before its own.
+    pub(crate) writer: Arc<Mutex<Writer>>,
+    reader: Option<TcpReader>,
+    streams_taken: bool,
+}
+
+impl Connection {
+    fn new(stream: tokio::net::TcpStream) -> Self {
+        let stream = Arc::new(stream);
+        Self {
+            writer: Arc::new(Mutex::new(Writer::new(stream.clone()))),
+            stream,
+            reader: None,
+            streams_taken: false,
+        }
+    }
+}
+
+/// A listening socket and a connection accepted while the guest waited.
+struct Listener {
+    listener: tokio::net::TcpListener,
+    ready: Option<io::Result<(tokio::net::TcpStream, SocketAddr)>>,
+}
+
+/// A `wasi:sockets/tcp` `tcp-socket` resource.
+pub struct TcpSocket {
+    state: State,
+    family: IpAddressFamily,
+    backlog: u32,
+    pending: Option<Pending>,
+    connect_result: Option<io::Result<tokio::net::TcpStream>>,
+}
+
+/// Result of socket operations, in WASI error codes.
+pub(crate) type Result<T, E = ErrorCode> = std::result::Result<T, E>;
+
+fn family_of(ip: &IpAddr) -> IpAddressFamily {
+    match ip {
+        IpAddr::V4(_) => IpAddressFamily::Ipv4,
+        IpAddr::V6(_) => IpAddressFamily::Ipv6,
+    }
+}
+
+/// Whether `ip` names one host (not multicast or broadcast).
+fn is_unicast(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are refused: WASI sockets are IPv6-only.
+fn is_v4_mapped(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+impl TcpSocket {
+    /// A new, unbound socket of `family`.
+    pub(crate) fn new(family: IpAddressFamily) -> io::Result<Self> {
+        let socket = match family {
+            IpAddressFamily::Ipv4 => tokio::net::TcpSocket::new_v4()?,
+            IpAddressFamily::Ipv6 => {
+                let s = tokio::net::TcpSocket::new_v6()?;
+                sockopt::set_ipv6_v6only(&s, true)?;
+                s
+            }
+        };
+        Ok(Self::with_state(State::Default(socket), family))
+    }
+
+    fn with_state(state: State, family: IpAddressFamily) -> Self {
+        Self {
+            state,
+            family,
+            backlog: DEFAULT_BACKLOG,
+            pending: None,
+            connect_result: None,
+        }
+    }
+
+    /// A socket for a connection `accept` returned.
+    fn accepted(stream: tokio::net::TcpStream, family: IpAddressFamily) -> Self {
+        Self::with_state(State::Connected(Connection::new(stream)), family)
+    }
+
+    pub(crate) fn family(&self) -> IpAddressFamily {
+        self.family
+    }
+
+    /// The connection, if the socket is connected.
+    pub(crate) fn connection(&self) -> Option<&Connection> {
+        match &self.state {
+            State::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn check_no_pending(&self) -> Result<()> {
+        match self.pending {
+            Some(_) => Err(ErrorCode::ConcurrencyConflict),
+            None => Ok(()),
+        }
+    }
+
+    /// Completes the `start-*` of kind `kind`.
+    pub(crate) fn finish(&mut self, kind: Pending) -> Result<()> {
+        if self.pending != Some(kind) {
+            return Err(ErrorCode::NotInProgress);
+        }
+        self.pending = None;
+        Ok(())
+    }
+
+    fn check_address(&self, addr: &SocketAddr) -> Result<()> {
+        let ip = addr.ip();
+        if family_of(&ip) != self.family || !is_unicast(&ip) || is_v4_mapped(&ip) {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        Ok(())
+    }
+
+    /// Whether the socket has a local address.
+    pub(crate) fn is_bound(&self) -> bool {
+        match &self.state {
+            State::Default(s) => s.local_addr().is_ok_and(|a| a.port() != 0),
+            State::Connecting(_) | State::Closed => false,
+            State::Connected(_) | State::Listening(_) => true,
+        }
+    }
+
+    /// `start-bind`. `allowed` is the host policy's verdict on `addr`.
+    pub(crate) fn start_bind(&mut self, addr: SocketAddr, allowed: bool) -> Result<()> {
+        self.check_no_pending()?;
+        let State::Default(socket) = &self.state else {
+            return Err(ErrorCode::InvalidState);
+        };
+        if self.is_bound() {
+            return Err(ErrorCode::InvalidState);
+        }
+        self.check_address(&addr)?;
+        if !allowed {
+            return Err(ErrorCode::AccessDenied);
+        }
+        // Like std and wasmtime-wasi: let a restarted server reuse a port
+        // whose old connections linger in TIME_WAIT.
+        socket.set_reuseaddr(true).map_err(ErrorCode::from)?;
+        socket.bind(addr).map_err(|e| match e.raw_os_error() {
+            Some(libc::EADDRNOTAVAIL) => ErrorCode::AddressNotBindable,
+            _ => ErrorCode::from(e),
+        })?;
+        self.pending = Some(Pending::Bind);
+        Ok(())
+    }
+
+    /// `start-connect`. `allowed` is the host policy's verdict on `addr`.
+    pub(crate) fn start_connect(&mut self, addr: SocketAddr, allowed: bool) -> Result<()> {
+        self.check_no_pending()?;
+        if !matches!(self.state, State::Default(_)) {
+            return Err(ErrorCode::InvalidState);
+        }
+        self.check_address(&addr)?;
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        if !allowed {
+            return Err(ErrorCode::AccessDenied);
+        }
+        let State::Default(socket) = std::mem::replace(&mut self.state, State::Closed) else {
+            unreachable!("checked above");
+        };
+        self.state = State::Connecting(Box::pin(socket.connect(addr)));
+        self.pending = Some(Pending::Connect);
+        Ok(())
+    }
+
+    /// Polls a connection attempt, keeping its result for `finish-connect`.
+    fn poll_connect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let State::Connecting(fut) = &mut self.state
+            && self.connect_result.is_none()
+        {
+            match fut.as_mut().poll(cx) {
+                Poll::Ready(r) => self.connect_result = Some(r),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// `finish-connect`: the guest's input and output streams, once the
+    /// connection is made.
+    pub(crate) fn finish_connect(&mut self) -> Result<(DynInputStream, DynOutputStream)> {
+        if self.pending != Some(Pending::Connect) {
+            return Err(ErrorCode::NotInProgress);
+        }
+        if self
+            .poll_connect(&mut Context::from_waker(std::task::Waker::noop()))
+            .is_pending()
+        {
+            return Err(ErrorCode::WouldBlock);
+        }
+        self.pending = None;
+        match self.connect_result.take().expect("polled to completion") {
+            Ok(stream) => {
+                let mut conn = Connection::new(stream);
+                let streams = take_streams(&mut conn)?;
+                self.state = State::Connected(conn);
+                Ok(streams)
+            }
+            Err(e) => {
+                self.state = State::Closed;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// `start-listen`: WASI 0.2 requires an explicit bind first.
+    pub(crate) fn start_listen(&mut self) -> Result<()> {
+        self.check_no_pending()?;
+        if !matches!(self.state, State::Default(_)) || !self.is_bound() {
+            return Err(ErrorCode::InvalidState);
+        }
+        let State::Default(socket) = std::mem::replace(&mut self.state, State::Closed) else {
+            unreachable!("checked above");
+        };
+        match socket.listen(self.backlog) {
+            Ok(listener) => {
+                self.state = State::Listening(Listener {
+                    listener,
+                    ready: None,
+                });
+                self.pending = Some(Pending::Listen);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Polls for an incoming connection, keeping it for `accept`.
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let State::Listening(l) = &mut self.state
+            && l.ready.is_none()
+        {
+            match l.listener.poll_accept(cx) {
+                Poll::Ready(r) => l.ready = Some(r),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// `accept`: the next connection and its streams, or `would-block`.
+    pub(crate) fn accept(&mut self) -> Result<(TcpSocket, DynInputStream, DynOutputStream)> {
+        if !matches!(self.state, State::Listening(_)) {
+            return Err(ErrorCode::InvalidState);
+        }
+        if self
+            .poll_accept(&mut Context::from_waker(std::task::Waker::noop()))
+            .is_pending()
+        {
+            return Err(ErrorCode::WouldBlock);
+        }
+        let State::Listening(l) = &mut self.state else {
+            unreachable!("checked above");
+        };
+        let (stream, _) = l.ready.take().expect("polled to completion")?;
+        let mut socket = TcpSocket::accepted(stream, self.family);
+        let State::Connected(conn) = &mut socket.state else {
+            unreachable!("accepted sockets are connected");
+        };
+        let (input, output) = take_streams(conn)?;
+        Ok((socket, input, output))
+    }
+
+    /// `local-address`.
+    pub(crate) fn local_address(&self) -> Result<SocketAddr> {
+        if !self.is_bound() {
+            return Err(ErrorCode::InvalidState);
+        }
+        Ok(match &self.state {
+            State::Default(s) => s.local_addr()?,
+            State::Connected(c) => c.stream.local_addr()?,
+            State::Listening(l) => l.listener.local_addr()?,
+            State::Connecting(_) | State::Closed => return Err(ErrorCode::InvalidState),
+        })
+    }
+
+    /// `remote-address`.
+    pub(crate) fn remote_address(&self) -> Result<SocketAddr> {
+        match &self.state {
+            State::Connected(c) => Ok(c.stream.peer_addr()?),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    /// `is-listening`.
+    pub(crate) fn is_listening(&self) -> bool {
+        matches!(self.state, State::Listening(_))
+    }
+
+    /// `set-listen-backlog-size`: kept for `listen`, or applied at once to a
+    /// listening socket.
+    pub(crate) fn set_listen_backlog_size(&mut self, value: u64) -> Result<()> {
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let value = u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
+        match &self.state {
+            State::Default(_) => {}
+            State::Listening(l) => {
+                rustix::net::listen(&l.listener, value as i32)
+                    .map_err(|_| ErrorCode::NotSupported)?;
+            }
+            _ => return Err(ErrorCode::InvalidState),
+        }
+        self.backlog = value;
+        Ok(())
+    }
+
+    /// `shutdown`.
+    pub(crate) fn shutdown(&mut self, how: std::net::Shutdown) -> Result<()> {
+        let State::Connected(conn) = &mut self.state else {
+            return Err(ErrorCode::InvalidState);
+        };
+        if matches!(how, std::net::Shutdown::Read | std::net::Shutdown::Both)
+            && let Some(reader) = &conn.reader
+        {
+            reader.shutdown();
+        }
+        if matches!(how, std::net::Shutdown::Write | std::net::Shutdown::Both) {
+            Writer::shutdown(&conn.writer);
+        }
+        Ok(())
+    }
+
+    /// The descriptor for socket options, in any state but connecting.
+    pub(crate) fn fd(&self) -> Result<rustix::fd::BorrowedFd<'_>> {
+        use rustix::fd::AsFd;
+        match &self.state {
+            State::Default(s) => Ok(s.as_fd()),
+            State::Connected(c) => Ok(c.stream.as_fd()),
+            State::Listening(l) => Ok(l.listener.as_fd()),
+            State::Connecting(_) | State::Closed => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    /// Waits until the current operation can make progress: a connection
+    /// attempt finished, or a connection is waiting to be accepted.
+    pub(crate) async fn ready(&mut self) {
+        std::future::poll_fn(|cx| match self.state {
+            State::Connecting(_) => self.poll_connect(cx),
+            State::Listening(_) => self.poll_accept(cx),
+            _ => Poll::Ready(()),
+        })
+        .await
+    }
+}
+
+/// Hands out a connection's input and output streams (once).
+fn take_streams(conn: &mut Connection) -> Result<(DynInputStream, DynOutputStream)> {
+    if conn.streams_taken {
+        return Err(ErrorCode::InvalidState);
+    }
+    conn.streams_taken = true;
+    let reader = TcpReader::new(conn.stream.clone());
+    conn.reader = Some(reader.clone());
+    let writer = TcpWriter::new(conn.writer.clone());
+    Ok((Box::new(reader), Box::new(writer)))
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for TcpSocket {
+    async fn ready(&mut self) {
+        TcpSocket::ready(self).await
+    }
+}

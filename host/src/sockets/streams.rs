@@ -1,0 +1,259 @@
+//! The guest's `input-stream` and `output-stream` of a connected socket.
+//!
+//! The writing half keeps bytes the socket did not take at once in a
+//! [`Writer`] shared with the socket resource: the capability flushes them
+//! before sending file bytes, so the peer sees the guest's writes in order.
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+/// Largest read, and the write budget `check-write` grants.
+const BUDGET: usize = 64 * 1024;
+
+/// The reading half handed to the guest.
+#[derive(Clone)]
+pub(crate) struct TcpReader {
+    stream: Arc<tokio::net::TcpStream>,
+    closed: Arc<AtomicBool>,
+}
+
+impl TcpReader {
+    pub(crate) fn new(stream: Arc<tokio::net::TcpStream>) -> Self {
+        Self {
+            stream,
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Shuts the socket down for reading; further reads report `closed`.
+    pub(crate) fn shutdown(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = rustix::net::shutdown(&*self.stream, rustix::net::Shutdown::Read);
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl InputStream for TcpReader {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StreamError::Closed);
+        }
+        if size == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut buf = BytesMut::zeroed(size.min(BUDGET));
+        match self.stream.try_read(&mut buf) {
+            Ok(0) => {
+                self.closed.store(true, Ordering::Release);
+                Err(StreamError::Closed)
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(buf.freeze())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Bytes::new()),
+            Err(e) => {
+                self.closed.store(true, Ordering::Release);
+                Err(StreamError::LastOperationFailed(failure(e)))
+            }
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for TcpReader {
+    async fn ready(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            // An error here means the socket failed: the next read says so.
+            let _ = self.stream.readable().await;
+        }
+    }
+}
+
+/// A socket error as the `wasi:io/error` a stream reports; an `io::Error`
+/// inside, so `wasi:sockets/network.network-error-code` can read it.
+fn failure(e: io::Error) -> wasmtime::Error {
+    wasmtime::Error::new(e)
+}
+
+/// Why the writing half no longer writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteEnd {
+    /// Shut down by the guest (`shutdown` or dropping the stream).
+    Shutdown,
+    /// The peer is gone (`EPIPE`).
+    Closed,
+    /// A write failed with this OS error.
+    Failed(i32),
+}
+
+/// The state of a connection's writing half.
+pub(crate) struct Writer {
+    stream: Arc<tokio::net::TcpStream>,
+    /// Bytes accepted from the guest that the socket has not taken yet.
+    pending: Bytes,
+    end: Option<WriteEnd>,
+}
+
+impl Writer {
+    pub(crate) fn new(stream: Arc<tokio::net::TcpStream>) -> Self {
+        Self {
+            stream,
+            pending: Bytes::new(),
+            end: None,
+        }
+    }
+
+    /// Whether bytes wait to be sent.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Sends as much of the pending bytes as the socket takes now.
+    pub(crate) fn try_flush(&mut self) -> Result<(), WriteEnd> {
+        if let Some(end) = self.end {
+            return Err(end);
+        }
+        while !self.pending.is_empty() {
+            match self.stream.try_write(&self.pending) {
+                Ok(n) => self.pending.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    let end = match e.raw_os_error() {
+                        Some(libc::EPIPE) => WriteEnd::Closed,
+                        Some(code) => WriteEnd::Failed(code),
+                        None => WriteEnd::Failed(libc::EIO),
+                    };
+                    self.pending.clear();
+                    self.end = Some(end);
+                    return Err(end);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every pending byte is sent (or writing has ended).
+    pub(crate) async fn flush(writer: &Mutex<Writer>) -> Result<(), WriteEnd> {
+        loop {
+            let stream = {
+                let mut w = writer.lock().unwrap();
+                w.try_flush()?;
+                if !w.has_pending() {
+                    return Ok(());
+                }
+                w.stream.clone()
+            };
+            // An error here resurfaces from the next `try_write`.
+            let _ = stream.writable().await;
+        }
+    }
+
+    /// Waits until the socket can take more bytes: pending bytes flushed and
+    /// the socket writable, or writing ended (the next call reports why).
+    pub(crate) async fn wait_writable(writer: &Mutex<Writer>) {
+        if Writer::flush(writer).await.is_ok() {
+            let stream = writer.lock().unwrap().stream.clone();
+            let _ = stream.writable().await;
+        }
+    }
+
+    /// Shuts the socket down for writing once pending bytes are out; if the
+    /// socket cannot take them now, a background task finishes the job.
+    pub(crate) fn shutdown(writer: &Arc<Mutex<Writer>>) {
+        let mut w = writer.lock().unwrap();
+        if w.end.is_some() {
+            return;
+        }
+        let _ = w.try_flush();
+        if w.has_pending() {
+            let writer = writer.clone();
+            drop(w);
+            wasmtime_wasi::runtime::spawn(async move {
+                let _ = Writer::flush(&writer).await;
+                writer.lock().unwrap().close_write();
+            });
+        } else {
+            w.close_write();
+        }
+    }
+
+    fn close_write(&mut self) {
+        if self.end.is_none() {
+            self.end = Some(WriteEnd::Shutdown);
+            let _ = rustix::net::shutdown(&*self.stream, rustix::net::Shutdown::Write);
+        }
+    }
+}
+
+impl From<WriteEnd> for StreamError {
+    fn from(end: WriteEnd) -> Self {
+        match end {
+            WriteEnd::Shutdown | WriteEnd::Closed => StreamError::Closed,
+            WriteEnd::Failed(code) => {
+                StreamError::LastOperationFailed(failure(io::Error::from_raw_os_error(code)))
+            }
+        }
+    }
+}
+
+/// The writing half handed to the guest.
+pub(crate) struct TcpWriter {
+    writer: Arc<Mutex<Writer>>,
+    /// What the last `check-write` granted.
+    permit: usize,
+}
+
+impl TcpWriter {
+    pub(crate) fn new(writer: Arc<Mutex<Writer>>) -> Self {
+        Self { writer, permit: 0 }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for TcpWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if bytes.len() > self.permit {
+            return Err(StreamError::trap("write exceeds the check-write permit"));
+        }
+        self.permit -= bytes.len();
+        let mut w = self.writer.lock().unwrap();
+        if let Some(end) = w.end {
+            return Err(end.into());
+        }
+        w.pending = bytes;
+        w.try_flush().map_err(StreamError::from)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.writer
+            .lock()
+            .unwrap()
+            .try_flush()
+            .map_err(StreamError::from)
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        let mut w = self.writer.lock().unwrap();
+        w.try_flush()?;
+        self.permit = if w.has_pending() { 0 } else { BUDGET };
+        Ok(self.permit)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for TcpWriter {
+    async fn ready(&mut self) {
+        Writer::wait_writable(&self.writer).await
+    }
+}
+
+impl Drop for TcpWriter {
+    fn drop(&mut self) {
+        Writer::shutdown(&self.writer);
+    }
+}

@@ -1,0 +1,129 @@
+//! The transfer engine: moves headers, a file range and trailers to a
+//! socket ([`socket`]) or a file ([`file`]) with the semantics of
+//! `wit/sendfile.wit`, and accounts for every byte.
+//!
+//! It works on OS handles already checked by [`crate::p2::sendfile`]
+//! (resources looked up, permissions and policy enforced); the system calls
+//! themselves are in [`crate::sys`].
+
+pub(crate) mod errors;
+pub(crate) mod file;
+pub(crate) mod socket;
+
+use crate::bindings::sendfile::ErrorCode;
+use std::fs::File;
+use std::sync::Arc;
+
+/// Whether a socket transfer waits when the socket's buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `send-file`: return what was sent so far.
+    NonBlocking,
+    /// `blocking-send-file`: wait (asynchronously) and go on.
+    Blocking,
+}
+
+/// A validated request.
+pub(crate) struct Request {
+    /// The source file, kept alive across the transfer even if the guest
+    /// drops its handle meanwhile.
+    pub source: Arc<File>,
+    /// First byte of the file range.
+    pub offset: u64,
+    /// Most file bytes to send; `None`: up to the end of the file.
+    pub count: Option<u64>,
+    /// Buffers sent before the file range.
+    pub headers: Vec<Vec<u8>>,
+    /// Buffers sent after the file range.
+    pub trailers: Vec<Vec<u8>>,
+    /// Fail with `busy` instead of reading from disk.
+    pub no_disk_io: bool,
+    /// Drop the sent range from the page cache afterwards.
+    pub no_cache: bool,
+    /// Most file bytes per system call.
+    pub max_chunk: u64,
+}
+
+impl Request {
+    /// File bytes still wanted after `sent` of them went out.
+    fn remaining(&self, sent: u64) -> u64 {
+        self.count.map_or(u64::MAX, |c| c - sent)
+    }
+
+    /// Bytes the next system call should move (before clipping to EOF).
+    fn chunk(&self, sent: u64) -> u64 {
+        self.remaining(sent)
+            .min(self.max_chunk)
+            .min(crate::sys::MAX_RW_COUNT)
+    }
+}
+
+/// What a transfer moved so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Bytes written: headers, file bytes, trailers.
+    pub total: u64,
+    /// File bytes written.
+    pub file: u64,
+    /// File bytes that went through the copying fallback.
+    pub fallback: u64,
+    /// Whether the fallback was used.
+    pub used_fallback: bool,
+    /// Whether everything asked was sent.
+    pub complete: bool,
+}
+
+impl Progress {
+    fn add_buffer(&mut self, n: usize) {
+        self.total += n as u64;
+    }
+
+    fn add_file(&mut self, n: usize, copied: bool) {
+        self.total += n as u64;
+        self.file += n as u64;
+        if copied {
+            self.fallback += n as u64;
+        }
+    }
+}
+
+/// A failed transfer: the code and what went out before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub code: ErrorCode,
+    pub progress: Progress,
+}
+
+/// The outcome of a transfer.
+pub(crate) type Outcome = Result<Progress, Failure>;
+
+/// Which range of the source the page-cache checks look at: the file bytes
+/// the request wants, clipped to the file's current size.
+fn wanted_range(req: &Request, size: u64) -> (u64, u64) {
+    let available = size.saturating_sub(req.offset);
+    (req.offset, req.count.map_or(available, |c| c.min(available)))
+}
+
+/// FreeBSD `SF_NODISKIO`: `busy` unless the whole wanted range is resident.
+fn check_no_disk_io(req: &Request) -> Result<(), ErrorCode> {
+    use rustix::fd::AsFd;
+    if !req.no_disk_io {
+        return Ok(());
+    }
+    let fd = req.source.as_fd();
+    let size = crate::sys::file::info(fd).map_err(errors::code)?.size;
+    let (offset, len) = wanted_range(req, size);
+    match crate::sys::cache::is_resident(fd, offset, len) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ErrorCode::Busy),
+        Err(e) => Err(errors::code(e)),
+    }
+}
+
+/// `no-cache`: drop the sent range from the page cache (best effort).
+fn drop_sent_range(req: &Request, progress: &Progress) {
+    use rustix::fd::AsFd;
+    if req.no_cache {
+        let _ = crate::sys::cache::drop_range(req.source.as_fd(), req.offset, progress.file);
+    }
+}

@@ -1,0 +1,247 @@
+//! File range to a connected socket: `send(2)` for headers and trailers,
+//! `sendfile(2)` for the file bytes, under `TCP_CORK` so they share segments.
+//!
+//! The socket is non-blocking. When its buffer is full, a non-blocking
+//! transfer stops and reports what went out; a blocking one waits for
+//! writability on the async runtime (no host thread is held). Disk reads
+//! never stall the runtime: a chunk whose pages are not all resident is sent
+//! from a blocking-pool thread, where `sendfile` may wait for the disk.
+
+use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, drop_sent_range, errors};
+use crate::bindings::sendfile::ErrorCode;
+use crate::sockets::{WriteEnd, Writer};
+use crate::sys;
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::io::Errno;
+use std::io;
+use std::sync::{Arc, Mutex};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// Largest buffer the copying fallback reads at once.
+const FALLBACK_BUFFER: usize = 64 * 1024;
+
+/// The socket side of a transfer.
+pub(crate) struct SocketTarget {
+    /// The connected socket.
+    pub stream: Arc<TcpStream>,
+    /// Its writing half, holding bytes the guest wrote that are not sent.
+    pub writer: Arc<Mutex<Writer>>,
+}
+
+/// Whether the last piece went out or the socket filled up first.
+enum Step {
+    Done,
+    Full,
+}
+
+/// Sets `TCP_CORK` for its lifetime; clearing it pushes queued bytes out.
+struct Cork<'a>(Option<BorrowedFd<'a>>);
+
+impl<'a> Cork<'a> {
+    fn new(fd: BorrowedFd<'a>, wanted: bool) -> Self {
+        Cork((wanted && sys::socket::set_cork(fd, true).is_ok()).then_some(fd))
+    }
+}
+
+impl Drop for Cork<'_> {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0 {
+            let _ = sys::socket::set_cork(fd, false);
+        }
+    }
+}
+
+fn end_code(end: WriteEnd) -> ErrorCode {
+    match end {
+        WriteEnd::Shutdown | WriteEnd::Closed => ErrorCode::BrokenPipe,
+        WriteEnd::Failed(raw) => errors::code(Errno::from_raw_os_error(raw)),
+    }
+}
+
+/// Sends `req` to `target`.
+pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Outcome {
+    let mut tx = Transfer {
+        req,
+        stream: &target.stream,
+        mode,
+        progress: Progress::default(),
+    };
+    // The guest's own writes to the output-stream go out first.
+    match mode {
+        Mode::Blocking => Writer::flush(&target.writer)
+            .await
+            .map_err(|e| tx.fail(end_code(e)))?,
+        Mode::NonBlocking => {
+            let mut w = target.writer.lock().unwrap();
+            w.try_flush().map_err(|e| tx.fail(end_code(e)))?;
+            if w.has_pending() {
+                return Err(tx.fail(ErrorCode::WouldBlock));
+            }
+        }
+    }
+    check_no_disk_io(req).map_err(|code| tx.fail(code))?;
+
+    let fd = target.stream.as_fd();
+    let cork = Cork::new(fd, !req.headers.is_empty() || !req.trailers.is_empty());
+    let mut step = Step::Done;
+    for header in &req.headers {
+        step = tx.buffer(header, true).await?;
+        if let Step::Full = step {
+            break;
+        }
+    }
+    if let Step::Done = step {
+        step = tx.file().await?;
+    }
+    if let Step::Done = step {
+        let last = req.trailers.len().saturating_sub(1);
+        for (i, trailer) in req.trailers.iter().enumerate() {
+            step = tx.buffer(trailer, i != last).await?;
+            if let Step::Full = step {
+                break;
+            }
+        }
+    }
+    drop(cork);
+    drop_sent_range(req, &tx.progress);
+    tx.progress.complete = matches!(step, Step::Done);
+    if tx.progress.total == 0 && !tx.progress.complete {
+        return Err(tx.fail(ErrorCode::WouldBlock));
+    }
+    Ok(tx.progress)
+}
+
+struct Transfer<'a> {
+    req: &'a Request,
+    stream: &'a Arc<TcpStream>,
+    mode: Mode,
+    progress: Progress,
+}
+
+impl Transfer<'_> {
+    fn fail(&self, code: ErrorCode) -> Failure {
+        Failure {
+            code,
+            progress: self.progress,
+        }
+    }
+
+    /// The socket is full (`EAGAIN`): whether to try again. Tells tokio the
+    /// socket is not writable, so the next wait really waits.
+    async fn wait_writable(&self) -> bool {
+        let _ = self
+            .stream
+            .try_io(Interest::WRITABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        match self.mode {
+            Mode::NonBlocking => false,
+            Mode::Blocking => {
+                // An error resurfaces from the next system call.
+                let _ = self.stream.writable().await;
+                true
+            }
+        }
+    }
+
+    /// Sends all of `buf` (a header or trailer).
+    async fn buffer(&mut self, buf: &[u8], more: bool) -> Result<Step, Failure> {
+        let fd = self.stream.as_fd();
+        let mut off = 0;
+        while off < buf.len() {
+            match sys::socket::send(fd, &buf[off..], more) {
+                Ok(n) => {
+                    off += n;
+                    self.progress.add_buffer(n);
+                }
+                Err(Errno::AGAIN) => {
+                    if !self.wait_writable().await {
+                        return Ok(Step::Full);
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(self.fail(errors::code(e))),
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    /// Sends the file range.
+    async fn file(&mut self) -> Result<Step, Failure> {
+        let src = self.req.source.as_fd();
+        let mut size = sys::file::info(src)
+            .map_err(|e| self.fail(errors::code(e)))?
+            .size;
+        let mut copying = false;
+        loop {
+            let want = self.req.chunk(self.progress.file);
+            if want == 0 {
+                return Ok(Step::Done);
+            }
+            let pos = self.req.offset + self.progress.file;
+            if pos >= size {
+                // At the end as last seen: look again, the file may have grown.
+                size = sys::file::info(src)
+                    .map_err(|e| self.fail(errors::code(e)))?
+                    .size;
+                if pos >= size {
+                    return Ok(Step::Done);
+                }
+            }
+            let len = want.min(size - pos) as usize;
+            let result = if copying {
+                self.copy_chunk(pos, len)
+            } else {
+                self.sendfile_chunk(pos, len).await
+            };
+            match result {
+                Ok(0) => return Ok(Step::Done),
+                Ok(n) => {
+                    self.progress.add_file(n, copying);
+                    if self.mode == Mode::Blocking {
+                        // One chunk at a time: let other connections run.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Err(Errno::AGAIN) => {
+                    if !self.wait_writable().await {
+                        return Ok(Step::Full);
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(e) if !copying && self.progress.file == 0 && errors::refuses_zero_copy(e) => {
+                    copying = true;
+                    self.progress.used_fallback = true;
+                }
+                Err(e) => return Err(self.fail(errors::code(e))),
+            }
+        }
+    }
+
+    /// One `sendfile(2)` of `len` bytes at `pos`; on a blocking-pool thread
+    /// when the pages are not all in the page cache.
+    async fn sendfile_chunk(&self, pos: u64, len: usize) -> Result<usize, Errno> {
+        let src = self.req.source.as_fd();
+        let mut offset = pos;
+        if sys::cache::is_resident(src, pos, len as u64).unwrap_or(false) {
+            return sys::socket::sendfile(self.stream.as_fd(), src, &mut offset, len);
+        }
+        let file = self.req.source.clone();
+        let stream = self.stream.clone();
+        wasmtime_wasi::runtime::spawn_blocking(move || {
+            sys::socket::sendfile(stream.as_fd(), file.as_fd(), &mut offset, len)
+        })
+        .await
+    }
+
+    /// The fallback for descriptor pairs `sendfile` refuses: `pread` into a
+    /// bounded buffer, then `send`. Bytes read but not taken by the socket
+    /// are read again next time.
+    fn copy_chunk(&self, pos: u64, len: usize) -> Result<usize, Errno> {
+        let mut buf = vec![0u8; len.min(FALLBACK_BUFFER)];
+        let n = sys::file::pread(self.req.source.as_fd(), &mut buf, pos)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        sys::socket::send(self.stream.as_fd(), &buf[..n], true)
+    }
+}
