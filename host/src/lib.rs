@@ -52,11 +52,10 @@
 //!
 //!     let state = MyState {
 //!         wasi: WasiCtx::builder()
-//!             .preopened_dir("public", "/", wasmtime_wasi::DirPerms::READ,
-//!                 wasmtime_wasi::FilePerms::READ)?
+//!             .preopened_dir("public", "/", wasmtime_wasi::FsPerms::ReadOnly)?
 //!             .build(),
 //!         sendfile: SendfileCtx::builder()
-//!             .allow_bind("127.0.0.1:8080".parse::<AddrRule>()?)
+//!             .allow_bind("127.0.0.1:8080".parse::<AddrRule>().unwrap())
 //!             .build(),
 //!         table: ResourceTable::new(),
 //!     };

@@ -1,0 +1,285 @@
+//! TCP with `std` names over `wasi:sockets`, exposing the socket handle the
+//! capability needs.
+//!
+//! Every fallible call returns `std::io::Result`. Field order matters:
+//! streams and pollables are children of their socket in the host's table,
+//! so they are declared (and dropped) before it.
+
+use crate::error;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use wasi::io::poll::Pollable;
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::sockets::network::{
+    ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
+};
+use wasi::sockets::tcp::{ShutdownType, TcpSocket};
+
+/// Largest write `blocking-write-and-flush` accepts at once.
+const MAX_WRITE: usize = 4096;
+
+fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
+    match addr {
+        SocketAddr::V4(a) => {
+            let [a0, a1, a2, a3] = a.ip().octets();
+            IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                port: a.port(),
+                address: (a0, a1, a2, a3),
+            })
+        }
+        SocketAddr::V6(a) => {
+            let s = a.ip().segments();
+            IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                port: a.port(),
+                flow_info: a.flowinfo(),
+                address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
+                scope_id: a.scope_id(),
+            })
+        }
+    }
+}
+
+fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
+    match addr {
+        IpSocketAddress::Ipv4(a) => {
+            let (a0, a1, a2, a3) = a.address;
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a0, a1, a2, a3), a.port))
+        }
+        IpSocketAddress::Ipv6(a) => {
+            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
+            let ip = Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7);
+            SocketAddr::V6(SocketAddrV6::new(ip, a.port, a.flow_info, a.scope_id))
+        }
+    }
+}
+
+fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
+    let family = match addr {
+        SocketAddr::V4(_) => IpAddressFamily::Ipv4,
+        SocketAddr::V6(_) => IpAddressFamily::Ipv6,
+    };
+    wasi::sockets::tcp_create_socket::create_tcp_socket(family).map_err(error::net)
+}
+
+/// Calls `op` until it stops saying `would-block`, waiting on `pollable`.
+fn until_ready<T>(
+    pollable: &Pollable,
+    mut op: impl FnMut() -> Result<T, ErrorCode>,
+) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(ErrorCode::WouldBlock) => pollable.block(),
+            other => return other.map_err(error::net),
+        }
+    }
+}
+
+/// A listening socket.
+pub struct TcpListener {
+    ready: Pollable,
+    socket: TcpSocket,
+}
+
+impl TcpListener {
+    /// Binds to `addr` and listens (the host's policy must allow `addr`).
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = new_socket(&addr)?;
+        let network = wasi::sockets::instance_network::instance_network();
+        let ready = socket.subscribe();
+        socket
+            .start_bind(&network, to_wasi(addr))
+            .map_err(error::net)?;
+        until_ready(&ready, || socket.finish_bind())?;
+        socket.start_listen().map_err(error::net)?;
+        until_ready(&ready, || socket.finish_listen())?;
+        Ok(TcpListener { ready, socket })
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, input, output) = until_ready(&self.ready, || self.socket.accept())?;
+        let stream = TcpStream::from_parts(socket, input, output);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    /// The next connection if one is waiting; `WouldBlock` otherwise.
+    pub fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, input, output) = self.socket.accept().map_err(error::net)?;
+        let stream = TcpStream::from_parts(socket, input, output);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    /// A pollable that is ready when a connection is waiting.
+    pub fn subscribe(&self) -> Pollable {
+        self.socket.subscribe()
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .local_address()
+            .map(from_wasi)
+            .map_err(error::net)
+    }
+
+    /// The underlying `wasi:sockets` socket.
+    pub fn socket(&self) -> &TcpSocket {
+        &self.socket
+    }
+}
+
+/// A connected socket with its input and output streams.
+pub struct TcpStream {
+    input: InputStream,
+    output: OutputStream,
+    socket: TcpSocket,
+}
+
+impl TcpStream {
+    /// Connects to `addr` (the host's policy must allow `addr`).
+    pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = new_socket(&addr)?;
+        let network = wasi::sockets::instance_network::instance_network();
+        socket
+            .start_connect(&network, to_wasi(addr))
+            .map_err(error::net)?;
+        let (input, output) = {
+            let ready = socket.subscribe();
+            until_ready(&ready, || socket.finish_connect())?
+        };
+        Ok(TcpStream::from_parts(socket, input, output))
+    }
+
+    /// Wraps the parts `accept` or `finish-connect` returned.
+    pub fn from_parts(socket: TcpSocket, input: InputStream, output: OutputStream) -> TcpStream {
+        TcpStream {
+            input,
+            output,
+            socket,
+        }
+    }
+
+    /// The underlying `wasi:sockets` socket: what the capability sends to.
+    pub fn socket(&self) -> &TcpSocket {
+        &self.socket
+    }
+
+    /// The input stream.
+    pub fn input(&self) -> &InputStream {
+        &self.input
+    }
+
+    /// The output stream.
+    pub fn output(&self) -> &OutputStream {
+        &self.output
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .remote_address()
+            .map(from_wasi)
+            .map_err(error::net)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .local_address()
+            .map(from_wasi)
+            .map_err(error::net)
+    }
+
+    /// Shuts down reading, writing or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let how = match how {
+            Shutdown::Read => ShutdownType::Receive,
+            Shutdown::Write => ShutdownType::Send,
+            Shutdown::Both => ShutdownType::Both,
+        };
+        self.socket.shutdown(how).map_err(error::net)
+    }
+
+    /// Sets the kernel's send buffer size (`SO_SNDBUF`).
+    pub fn set_send_buffer_size(&self, bytes: u64) -> io::Result<()> {
+        self.socket
+            .set_send_buffer_size(bytes)
+            .map_err(error::net)
+    }
+
+    /// A pollable that is ready when the socket can take more bytes.
+    pub fn subscribe_writable(&self) -> Pollable {
+        crate::bindings::wasm_sendfile::sendfile::sendfile::subscribe_writable(&self.socket)
+    }
+
+    /// Blocks until the socket can take more bytes.
+    pub fn wait_writable(&self) {
+        self.subscribe_writable().block()
+    }
+
+    /// A pollable that is ready when there are bytes (or end-of-stream) to read.
+    pub fn subscribe_readable(&self) -> Pollable {
+        self.input.subscribe()
+    }
+
+    /// Reads what is available now without waiting: `Ok(0)` at
+    /// end-of-stream, `WouldBlock` if nothing is there yet.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.input.read(buf.len() as u64) {
+            Ok(data) if data.is_empty() && !buf.is_empty() => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Ok(data) => {
+                buf[..data.len()].copy_from_slice(&data);
+                Ok(data.len())
+            }
+            Err(StreamError::Closed) => Ok(0),
+            Err(e) => Err(error::stream(e)),
+        }
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.input.blocking_read(buf.len() as u64) {
+            Ok(data) => {
+                buf[..data.len()].copy_from_slice(&data);
+                Ok(data.len())
+            }
+            Err(StreamError::Closed) => Ok(0),
+            Err(e) => Err(error::stream(e)),
+        }
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(MAX_WRITE);
+        self.output
+            .blocking_write_and_flush(&buf[..n])
+            .map_err(error::stream)?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.output.blocking_flush().map_err(error::stream)
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}

@@ -1,0 +1,255 @@
+//! Test guest: drives the capability as the integration tests direct, and
+//! prints one line per outcome for them to check.
+//!
+//! `probe COMMAND key=value...`. Outcomes print as
+//! `ok total=T file=F complete=C` or `err code=CODE total=T file=F`.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Write};
+use std::net::SocketAddr;
+use wasm_sendfile_sdk::fs::File;
+use wasm_sendfile_sdk::net::{TcpListener, TcpStream};
+use wasm_sendfile_sdk::{SendError, SendFile, Sent, Target, sendfile};
+
+/// Parsed `key=value` arguments; `header` and `trailer` may repeat.
+struct Args {
+    one: HashMap<String, String>,
+    headers: Vec<String>,
+    trailers: Vec<String>,
+}
+
+impl Args {
+    fn parse(raw: &[String]) -> Args {
+        let mut args = Args {
+            one: HashMap::new(),
+            headers: Vec::new(),
+            trailers: Vec::new(),
+        };
+        for a in raw {
+            let (k, v) = a.split_once('=').unwrap_or((a, ""));
+            match k {
+                "header" => args.headers.push(v.to_string()),
+                "trailer" => args.trailers.push(v.to_string()),
+                _ => {
+                    args.one.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        args
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.one.get(k).map(String::as_str)
+    }
+
+    fn num(&self, k: &str) -> Option<u64> {
+        self.get(k).map(|v| v.parse().expect("a number"))
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.get("connect").expect("connect=ADDR").parse().unwrap()
+    }
+
+    fn flag(&self, k: &str) -> bool {
+        self.one.contains_key(k)
+    }
+}
+
+fn report(result: &Result<Sent, SendError>) {
+    match result {
+        Ok(s) => println!("ok total={} file={} complete={}", s.total, s.file, s.complete),
+        Err(e) => println!("err code={:?} total={} file={}", e.code(), e.total(), e.file()),
+    }
+}
+
+/// Opens the source as `source-mode` says (default: read).
+fn open_source(args: &Args) -> std::io::Result<File> {
+    let path = args.get("file").expect("file=PATH");
+    match args.get("source-mode") {
+        Some("write") => File::options().write(true).open(path),
+        _ => File::open(path),
+    }
+}
+
+/// Builds the transfer the arguments describe.
+fn transfer<'a>(args: &Args, file: &'a File) -> SendFile<'a> {
+    let mut t = SendFile::new(file).offset(args.num("offset").unwrap_or(0));
+    if let Some(c) = args.num("count") {
+        t = t.count(c);
+    }
+    for h in &args.headers {
+        t = t.header(h.as_bytes());
+    }
+    for h in &args.trailers {
+        t = t.trailer(h.as_bytes());
+    }
+    if args.flag("no-disk-io") {
+        t = t.no_disk_io();
+    }
+    if args.flag("no-cache") {
+        t = t.no_cache();
+    }
+    if let Some(n) = args.num("max-chunk") {
+        t = t.max_chunk(n);
+    }
+    t
+}
+
+/// `send`: one transfer to a socket (connect=ADDR) or a file
+/// (to-file=PATH, at=OFFSET). `prefix=S` writes S to the socket's stream
+/// first; `nonblocking` uses `try_send`.
+fn send(args: &Args) -> std::io::Result<()> {
+    let file = open_source(args)?;
+    let mut t = transfer(args, &file);
+    let result = if let Some(path) = args.get("to-file") {
+        let out = match args.get("target-mode") {
+            Some("read") => File::open(path)?,
+            _ => File::options().write(true).create(true).open(path)?,
+        };
+        let target = Target::file(&out, args.num("at").unwrap_or(0));
+        if args.flag("nonblocking") {
+            t.try_send(target)
+        } else {
+            t.send(target)
+        }
+    } else {
+        let stream = TcpStream::connect(args.addr())?;
+        if let Some(p) = args.get("prefix") {
+            (&stream).write_all(p.as_bytes())?;
+        }
+        if args.flag("nonblocking") {
+            t.try_send(&stream)
+        } else {
+            t.send(&stream)
+        }
+    };
+    report(&result);
+    Ok(())
+}
+
+/// `cursor`: Linux "offset NULL" mode: `sendfile(None)` of `first`, then
+/// of `second` bytes, then one with an explicit offset=`explicit`
+/// (count `second`) that must leave the cursor alone.
+fn cursor(args: &Args) -> std::io::Result<()> {
+    let stream = TcpStream::connect(args.addr())?;
+    let mut file = open_source(args)?;
+    file.set_position(args.num("start").unwrap_or(0));
+    let a = sendfile(&stream, &mut file, None, args.num("first").unwrap())?;
+    println!("first={a} position={}", file.position());
+    let b = sendfile(&stream, &mut file, None, args.num("second").unwrap())?;
+    println!("second={b} position={}", file.position());
+    let mut off = args.num("explicit").unwrap();
+    let c = sendfile(&stream, &mut file, Some(&mut off), args.num("second").unwrap())?;
+    println!("explicit={c} offset={off} position={}", file.position());
+    Ok(())
+}
+
+/// `nonblock`: against a peer that does not read: `try_send` until the
+/// socket is full (a partial success), once more (would-block), then write
+/// `marker` so the test starts reading, then finish with waits.
+fn nonblock(args: &Args) -> std::io::Result<()> {
+    let stream = TcpStream::connect(args.addr())?;
+    stream.set_send_buffer_size(args.num("sndbuf").unwrap_or(4096))?;
+    let file = open_source(args)?;
+    let mut t = transfer(args, &file);
+    let first = t.try_send(&stream);
+    report(&first);
+    let mut second = t.try_send(&stream);
+    // The peer is not reading: keep trying until the socket is really full.
+    let mut tries = 0;
+    while matches!(&second, Ok(s) if !s.complete) && tries < 1000 {
+        second = t.try_send(&stream);
+        tries += 1;
+    }
+    report(&second);
+    File::create(args.get("marker").expect("marker=PATH"))?;
+    while !t.is_complete() {
+        match t.try_send(&stream) {
+            Ok(_) => {}
+            Err(e) if e.is_would_block() => stream.wait_writable(),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let s = t.sent();
+    println!("done total={} file={}", s.total, s.file);
+    Ok(())
+}
+
+/// Error cases that need a socket in a given state.
+fn socket_state(args: &Args) -> std::io::Result<()> {
+    let file = open_source(args)?;
+    let mut t = transfer(args, &file);
+    match args.get("state") {
+        Some("listening") => {
+            let l = TcpListener::bind(args.get("bind").unwrap().parse().unwrap())?;
+            report(&t.send(l.socket()));
+        }
+        Some("unconnected") => {
+            let s = wasi::sockets::tcp_create_socket::create_tcp_socket(
+                wasi::sockets::network::IpAddressFamily::Ipv4,
+            )
+            .unwrap();
+            report(&t.send(&s));
+        }
+        Some("peer-closed") => {
+            // The test closes its end at once; keep sending until it shows.
+            let stream = TcpStream::connect(args.addr())?;
+            let mut last = t.send(&stream);
+            for _ in 0..200 {
+                if last.is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                t = transfer(args, &file);
+                last = t.send(&stream);
+            }
+            report(&last);
+        }
+        Some("shutdown") => {
+            let stream = TcpStream::connect(args.addr())?;
+            stream.shutdown(std::net::Shutdown::Write)?;
+            report(&t.send(&stream));
+        }
+        other => panic!("unknown state {other:?}"),
+    }
+    Ok(())
+}
+
+/// `open`: tries to open `file`, printing the error kind if it fails.
+fn open(args: &Args) -> std::io::Result<()> {
+    match File::open(args.get("file").unwrap()) {
+        Ok(f) => println!("opened dir={}", f.is_dir()?),
+        Err(e) => println!("open-error kind={:?}", e.kind()),
+    }
+    Ok(())
+}
+
+/// `net`: bind or connect, printing the error kind if refused.
+fn net(args: &Args) -> std::io::Result<()> {
+    let outcome = if let Some(addr) = args.get("bind") {
+        TcpListener::bind(addr.parse().unwrap()).map(|_| ())
+    } else {
+        TcpStream::connect(args.addr()).map(|_| ())
+    };
+    match outcome {
+        Ok(()) => println!("net ok"),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => println!("net denied"),
+        Err(e) => println!("net error kind={:?}", e.kind()),
+    }
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = raw.split_first().expect("a command");
+    let args = Args::parse(rest);
+    match cmd.as_str() {
+        "send" => send(&args),
+        "cursor" => cursor(&args),
+        "nonblock" => nonblock(&args),
+        "socket-state" => socket_state(&args),
+        "open" => open(&args),
+        "net" => net(&args),
+        other => panic!("unknown command {other}"),
+    }
+}
