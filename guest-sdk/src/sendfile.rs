@@ -10,6 +10,32 @@ use wasi::sockets::tcp::TcpSocket;
 
 pub use raw::{ErrorCode, SendFlags};
 
+impl ErrorCode {
+    /// The code's name in the WIT contract, e.g. `"would-block"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::WouldBlock => "would-block",
+            ErrorCode::Busy => "busy",
+            ErrorCode::BadDescriptor => "bad-descriptor",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::NotConnected => "not-connected",
+            ErrorCode::BrokenPipe => "broken-pipe",
+            ErrorCode::ConnectionReset => "connection-reset",
+            ErrorCode::Io => "io",
+            ErrorCode::NoSpace => "no-space",
+            ErrorCode::AccessDenied => "access-denied",
+            ErrorCode::Interrupted => "interrupted",
+            ErrorCode::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Where a transfer's bytes go.
 #[derive(Clone, Copy)]
 pub enum Target<'a> {
@@ -110,7 +136,7 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sendfile failed: {:?} after {} bytes ({} from the file)",
+            "sendfile failed: {} after {} bytes ({} from the file)",
             self.code, self.total, self.file
         )
     }

@@ -58,7 +58,7 @@ impl Args {
 fn report(result: &Result<Sent, SendError>) {
     match result {
         Ok(s) => println!("ok total={} file={} complete={}", s.total, s.file, s.complete),
-        Err(e) => println!("err code={:?} total={} file={}", e.code(), e.total(), e.file()),
+        Err(e) => println!("err code={} total={} file={}", e.code().name(), e.total(), e.file()),
     }
 }
 

@@ -56,16 +56,21 @@ pub(crate) struct Connection {
     /// The writing half's state, shared with the guest's `output-stream`, so
     /// the capability can flush bytes the guest wrote before its own.
     pub(crate) writer: Arc<Mutex<Writer>>,
+    /// The peer's address, recorded when the connection was made: once the
+    /// connection closes the kernel no longer reports it (`ENOTCONN`), but
+    /// WASI's `remote-address` must.
+    peer: SocketAddr,
     reader: Option<TcpReader>,
     streams_taken: bool,
 }
 
 impl Connection {
-    fn new(stream: tokio::net::TcpStream) -> Self {
+    fn new(stream: tokio::net::TcpStream, peer: SocketAddr) -> Self {
         let stream = Arc::new(stream);
         Self {
             writer: Arc::new(Mutex::new(Writer::new(stream.clone()))),
             stream,
+            peer,
             reader: None,
             streams_taken: false,
         }
@@ -135,8 +140,8 @@ impl TcpSocket {
     }
 
     /// A socket for a connection `accept` returned.
-    fn accepted(stream: tokio::net::TcpStream, family: IpAddressFamily) -> Self {
-        Self::with_state(State::Connected(Connection::new(stream)), family)
+    fn accepted(stream: tokio::net::TcpStream, peer: SocketAddr, family: IpAddressFamily) -> Self {
+        Self::with_state(State::Connected(Connection::new(stream, peer)), family)
     }
 
     pub(crate) fn family(&self) -> IpAddressFamily {
@@ -257,7 +262,8 @@ impl TcpSocket {
         self.pending = None;
         match self.connect_result.take().expect("polled to completion") {
             Ok(stream) => {
-                let mut conn = Connection::new(stream);
+                let peer = stream.peer_addr().map_err(ErrorCode::from)?;
+                let mut conn = Connection::new(stream, peer);
                 let streams = take_streams(&mut conn)?;
                 self.state = State::Connected(conn);
                 Ok(streams)
@@ -318,8 +324,8 @@ impl TcpSocket {
         let State::Listening(l) = &mut self.state else {
             unreachable!("checked above");
         };
-        let (stream, _) = l.ready.take().expect("polled to completion")?;
-        let mut socket = TcpSocket::accepted(stream, self.family);
+        let (stream, peer) = l.ready.take().expect("polled to completion")?;
+        let mut socket = TcpSocket::accepted(stream, peer, self.family);
         let State::Connected(conn) = &mut socket.state else {
             unreachable!("accepted sockets are connected");
         };
@@ -343,7 +349,7 @@ impl TcpSocket {
     /// `remote-address`.
     pub(crate) fn remote_address(&self) -> Result<SocketAddr> {
         match &self.state {
-            State::Connected(c) => Ok(c.stream.peer_addr()?),
+            State::Connected(c) => Ok(c.peer),
             _ => Err(ErrorCode::InvalidState),
         }
     }

@@ -1,0 +1,52 @@
+//! `no-disk-io` and `no-cache`: the page cache decides.
+
+use super::{put, send_to_peer, workdir};
+use wasm_sendfile_tests::{Guest, evict, guests, pattern, warm};
+
+#[test]
+fn no_disk_io_is_busy_on_an_uncached_range_and_sends_once_cached() {
+    let dir = workdir();
+    let data = pattern(2 << 20);
+    put(dir.path(), "f", &data);
+    let path = dir.path().join("f");
+
+    evict(&path);
+    let (out, got) = send_to_peer(dir.path(), "f", &["no-disk-io"]);
+    assert_eq!(out.line("err"), "err code=busy total=0 file=0");
+    assert!(got.is_empty());
+
+    warm(&path);
+    let (out, got) = send_to_peer(dir.path(), "f", &["no-disk-io"]);
+    assert_eq!(out.num("ok", "file"), 2 << 20);
+    assert!(got == data, "bytes differ");
+}
+
+#[test]
+fn without_no_disk_io_an_uncached_file_is_read_from_disk() {
+    let dir = workdir();
+    let data = pattern(2 << 20);
+    put(dir.path(), "f", &data);
+    evict(&dir.path().join("f"));
+    let (out, got) = send_to_peer(dir.path(), "f", &[]);
+    assert_eq!(out.num("ok", "file"), 2 << 20);
+    assert!(got == data, "bytes differ");
+}
+
+#[test]
+fn no_cache_drops_the_sent_range_from_the_page_cache() {
+    let dir = workdir();
+    let data = pattern(2 << 20);
+    put(dir.path(), "src", &data);
+    let src = dir.path().join("src");
+    std::fs::File::open(&src).unwrap().sync_all().unwrap();
+    warm(&src);
+    let out = Guest::new(guests::PROBE)
+        .dir(dir.path(), "/data")
+        .policy(|p| p.allow_file_targets(true))
+        .args(["send", "file=/data/src", "to-file=/data/dst", "no-cache"])
+        .run();
+    assert_eq!(out.num("ok", "file"), 2 << 20);
+    // The source is no longer resident: a no-disk-io send is now busy.
+    let (out, _) = send_to_peer(dir.path(), "src", &["no-disk-io"]);
+    assert_eq!(out.line("err"), "err code=busy total=0 file=0");
+}

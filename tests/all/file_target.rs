@@ -1,0 +1,74 @@
+//! File-to-file transfers: positional writes, policy, refusals, and the
+//! copying fallback across filesystems.
+
+use super::{put, workdir};
+use wasm_sendfile_tests::{Guest, guests, pattern};
+
+fn copy(dir: &std::path::Path, allow: bool, args: &[&str]) -> wasm_sendfile_tests::Output {
+    Guest::new(guests::PROBE)
+        .dir(dir, "/data")
+        .policy(|p| p.allow_file_targets(allow))
+        .args(["send", "file=/data/src"])
+        .args(args)
+        .run()
+}
+
+#[test]
+fn copies_the_range_with_headers_and_trailers_at_the_target_offset() {
+    let dir = workdir();
+    let data = pattern(10_000);
+    put(dir.path(), "src", &data);
+    put(dir.path(), "dst", &[b'x'; 1000]);
+    let out = copy(
+        dir.path(),
+        true,
+        &["to-file=/data/dst", "at=50", "offset=100", "count=300", "header=H", "trailer=T"],
+    );
+    assert_eq!(out.line("ok"), "ok total=302 file=300 complete=true");
+    let got = std::fs::read(dir.path().join("dst")).unwrap();
+    let mut want = vec![b'x'; 50];
+    want.push(b'H');
+    want.extend_from_slice(&data[100..400]);
+    want.push(b'T');
+    want.extend_from_slice(&[b'x'; 1000 - 352]);
+    assert_eq!(got, want);
+    assert_eq!(out.metrics.zero_copy_bytes, 300);
+}
+
+#[test]
+fn file_targets_need_the_policy_and_a_writable_descriptor() {
+    let dir = workdir();
+    put(dir.path(), "src", &pattern(100));
+    put(dir.path(), "dst", b"unchanged");
+    let out = copy(dir.path(), false, &["to-file=/data/dst"]);
+    assert_eq!(out.line("err"), "err code=access-denied total=0 file=0");
+    let out = copy(dir.path(), true, &["to-file=/data/dst", "target-mode=read"]);
+    assert_eq!(out.line("err"), "err code=bad-descriptor total=0 file=0");
+    assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), b"unchanged");
+}
+
+#[test]
+fn across_filesystems_the_copy_falls_back_and_is_counted() {
+    // /dev/shm is tmpfs, the work directory a disk: copy_file_range
+    // answers EXDEV, and the host copies through its bounded buffer.
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("skipped: no /dev/shm on this machine");
+        return;
+    }
+    let src = tempfile::tempdir_in(shm).unwrap();
+    let dst = workdir();
+    let data = pattern(300_000);
+    put(src.path(), "src", &data);
+    let out = Guest::new(guests::PROBE)
+        .dir(src.path(), "/src")
+        .dir(dst.path(), "/dst")
+        .policy(|p| p.allow_file_targets(true))
+        .args(["send", "file=/src/src", "to-file=/dst/out", "offset=5"])
+        .run();
+    assert_eq!(out.line("ok"), "ok total=299995 file=299995 complete=true");
+    assert!(std::fs::read(dst.path().join("out")).unwrap() == data[5..]);
+    assert_eq!(out.metrics.fallback_calls, 1);
+    assert_eq!(out.metrics.fallback_bytes, 299_995);
+    assert_eq!(out.metrics.zero_copy_bytes, 0);
+}

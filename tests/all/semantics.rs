@@ -1,0 +1,187 @@
+//! The documented semantics: offsets, counts, EOF, headers and trailers,
+//! the SDK's cursor, ordering, sizes past 4 GiB.
+
+use super::{put, send_to_peer, workdir};
+use std::time::Duration;
+use wasm_sendfile_tests::{Guest, Peer, guests, pattern};
+
+const SIZE: usize = 100_000;
+
+#[test]
+fn explicit_offset_and_count_send_exactly_that_range() {
+    let dir = workdir();
+    let data = pattern(SIZE);
+    put(dir.path(), "f", &data);
+    let (out, got) = send_to_peer(dir.path(), "f", &["offset=1000", "count=5000"]);
+    assert_eq!(got, &data[1000..6000]);
+    assert_eq!(out.line("ok"), "ok total=5000 file=5000 complete=true");
+    assert_eq!(out.metrics.zero_copy_bytes, 5000);
+    assert_eq!(out.metrics.fallback_bytes, 0);
+}
+
+#[test]
+fn to_eof_sends_the_rest_of_the_file() {
+    let dir = workdir();
+    let data = pattern(SIZE);
+    put(dir.path(), "f", &data);
+    let (out, got) = send_to_peer(dir.path(), "f", &["offset=99000"]);
+    assert_eq!(got, &data[99_000..]);
+    assert_eq!(out.num("ok", "file"), 1000);
+}
+
+#[test]
+fn count_past_eof_stops_at_eof_without_error() {
+    let dir = workdir();
+    let data = pattern(SIZE);
+    put(dir.path(), "f", &data);
+    let (out, got) = send_to_peer(dir.path(), "f", &["offset=90000", "count=50000"]);
+    assert_eq!(got, &data[90_000..]);
+    assert_eq!(out.line("ok"), "ok total=10000 file=10000 complete=true");
+}
+
+#[test]
+fn offset_at_or_past_eof_is_success_with_zero_bytes() {
+    let dir = workdir();
+    put(dir.path(), "f", &pattern(SIZE));
+    for offset in [SIZE, SIZE + 1, 1 << 40] {
+        let (out, got) = send_to_peer(dir.path(), "f", &[&format!("offset={offset}")]);
+        assert!(got.is_empty());
+        assert_eq!(out.line("ok"), "ok total=0 file=0 complete=true");
+    }
+}
+
+#[test]
+fn empty_file_and_zero_count_send_nothing() {
+    let dir = workdir();
+    put(dir.path(), "empty", b"");
+    put(dir.path(), "f", &pattern(10));
+    let (out, got) = send_to_peer(dir.path(), "empty", &[]);
+    assert!(got.is_empty());
+    assert_eq!(out.line("ok"), "ok total=0 file=0 complete=true");
+    let (out, got) = send_to_peer(dir.path(), "f", &["count=0"]);
+    assert!(got.is_empty());
+    assert_eq!(out.line("ok"), "ok total=0 file=0 complete=true");
+}
+
+#[test]
+fn headers_and_trailers_surround_the_range_and_count_in_the_total() {
+    let dir = workdir();
+    let data = pattern(SIZE);
+    put(dir.path(), "f", &data);
+    let (out, got) = send_to_peer(
+        dir.path(),
+        "f",
+        &[
+            "offset=10",
+            "count=20000",
+            "header=HEAD-1;",
+            "header=HEAD-2;",
+            "trailer=;TAIL",
+        ],
+    );
+    let mut want = b"HEAD-1;HEAD-2;".to_vec();
+    want.extend_from_slice(&data[10..20_010]);
+    want.extend_from_slice(b";TAIL");
+    assert_eq!(got, want);
+    assert_eq!(out.line("ok"), "ok total=20019 file=20000 complete=true");
+}
+
+#[test]
+fn headers_and_trailers_go_out_even_past_eof() {
+    let dir = workdir();
+    put(dir.path(), "f", &pattern(10));
+    let (out, got) = send_to_peer(dir.path(), "f", &["offset=50", "header=H", "trailer=T"]);
+    assert_eq!(got, b"HT");
+    assert_eq!(out.line("ok"), "ok total=2 file=0 complete=true");
+}
+
+#[test]
+fn cursor_mode_advances_the_cursor_and_explicit_offsets_do_not() {
+    let dir = workdir();
+    let data = pattern(SIZE);
+    put(dir.path(), "f", &data);
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let received = peer.collect();
+    let out = Guest::new(guests::PROBE)
+        .dir(dir.path(), "/data")
+        .allow_connect(addr)
+        .args(["cursor", &format!("connect={addr}"), "file=/data/f"])
+        .args(["start=10", "first=100", "second=50", "explicit=5000"])
+        .run();
+    out.assert_success();
+    assert_eq!(out.line("first"), "first=100 position=110");
+    assert_eq!(out.line("second"), "second=50 position=160");
+    assert_eq!(out.line("explicit"), "explicit=50 offset=5050 position=160");
+    let mut want = data[10..160].to_vec();
+    want.extend_from_slice(&data[5000..5050]);
+    assert_eq!(received.join().unwrap(), want);
+}
+
+#[test]
+fn bytes_written_to_the_stream_go_out_before_the_file() {
+    let dir = workdir();
+    let data = pattern(SIZE);
+    put(dir.path(), "f", &data);
+    let (out, got) = send_to_peer(dir.path(), "f", &["prefix=WRITTEN-FIRST|", "count=3000"]);
+    let mut want = b"WRITTEN-FIRST|".to_vec();
+    want.extend_from_slice(&data[..3000]);
+    assert_eq!(got, want);
+    // The prefix is the guest's own write, not part of the call's total.
+    assert_eq!(out.num("ok", "total"), 3000);
+}
+
+#[test]
+fn blocking_send_of_a_large_file_to_a_slow_reader_delivers_every_byte() {
+    let dir = workdir();
+    let data = pattern(8 << 20);
+    put(dir.path(), "big", &data);
+    let peer = Peer::with_small_receive_buffer();
+    let addr = peer.addr();
+    let received = peer.collect_slowly(64 * 1024, Duration::from_millis(1));
+    let out = Guest::new(guests::PROBE)
+        .dir(dir.path(), "/data")
+        .allow_connect(addr)
+        .args(["send", &format!("connect={addr}"), "file=/data/big"])
+        .run();
+    out.assert_success();
+    assert_eq!(out.line("ok"), format!("ok total={0} file={0} complete=true", 8 << 20));
+    assert!(received.join().unwrap() == data, "bytes differ");
+}
+
+#[test]
+fn max_chunk_changes_the_steps_not_the_bytes() {
+    let dir = workdir();
+    let data = pattern(1 << 20);
+    put(dir.path(), "f", &data);
+    let (out, got) = send_to_peer(dir.path(), "f", &["max-chunk=4096", "offset=7"]);
+    assert!(got == data[7..], "bytes differ");
+    assert_eq!(out.num("ok", "file"), (1 << 20) - 7);
+}
+
+#[test]
+fn offsets_and_sizes_past_4_gib_work() {
+    // A sparse file of 5 GiB with real bytes around the 4 GiB mark.
+    let dir = workdir();
+    let path = dir.path().join("sparse");
+    let base: u64 = (4 << 30) + 12_345;
+    let data = pattern(300_000);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(5 << 30).unwrap();
+        f.write_all_at(&data, base).unwrap();
+    }
+    let (out, got) = send_to_peer(
+        dir.path(),
+        "sparse",
+        &[&format!("offset={base}"), "count=300000"],
+    );
+    assert!(got == data, "bytes differ");
+    assert_eq!(out.num("ok", "file"), 300_000);
+
+    // To the end, from just before it: the last bytes (zeros of the hole).
+    let (out, got) = send_to_peer(dir.path(), "sparse", &[&format!("offset={}", (5u64 << 30) - 1000)]);
+    assert_eq!(got, vec![0u8; 1000]);
+    assert_eq!(out.num("ok", "file"), 1000);
+}

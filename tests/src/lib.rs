@@ -1,0 +1,278 @@
+//! Test fixtures: run a guest component in the real host with temporary
+//! preopens and captured output, and real loopback peers to talk to it.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasm_sendfile::command::{CommandState, Runner};
+use wasm_sendfile::{AddrRule, MetricsSnapshot, SendfileCtx, SendfileCtxBuilder};
+use wasmtime::component::Component;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx};
+
+pub use wasm_sendfile_artifacts as guests;
+
+/// How long a guest may run before the test fails.
+pub const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a peer waits for data before giving up.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn runner() -> &'static Runner {
+    static RUNNER: OnceLock<Runner> = OnceLock::new();
+    RUNNER.get_or_init(|| Runner::new(&wasmtime::Engine::default()).expect("runner"))
+}
+
+/// Compiles each guest once per test process.
+fn component(path: &str) -> Component {
+    static CACHE: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap().get(path) {
+        return c.clone();
+    }
+    let c = Component::from_file(runner().engine(), path).expect("compile guest");
+    cache.lock().unwrap().insert(path.to_string(), c.clone());
+    c
+}
+
+/// A guest run being set up.
+pub struct Guest {
+    path: &'static str,
+    args: Vec<String>,
+    dirs: Vec<(PathBuf, String, FsPerms)>,
+    sendfile: Option<SendfileCtxBuilder>,
+}
+
+/// What a finished guest left behind.
+#[derive(Debug)]
+pub struct Output {
+    /// Everything the guest printed to stdout.
+    pub stdout: String,
+    /// Everything the guest printed to stderr.
+    pub stderr: String,
+    /// Whether `wasi:cli/run` returned success.
+    pub success: bool,
+    /// The trap or exit error, if any.
+    pub error: Option<String>,
+    /// The capability's counters after the run.
+    pub metrics: MetricsSnapshot,
+}
+
+impl Output {
+    /// The first stdout line starting with `prefix`; panics, showing all the
+    /// guest's output, if there is none.
+    pub fn line(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with {prefix:?} in {self:#?}"))
+    }
+
+    /// Value of `key=` in the first line starting with `prefix`.
+    pub fn field(&self, prefix: &str, key: &str) -> &str {
+        let line = self.line(prefix);
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or_else(|| panic!("no {key}= in {line:?}: {self:#?}"))
+    }
+
+    /// Numeric value of `key=` in the first line starting with `prefix`.
+    pub fn num(&self, prefix: &str, key: &str) -> u64 {
+        self.field(prefix, key).parse().expect("a number")
+    }
+
+    /// Panics, showing the output, unless the guest succeeded.
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.success, "guest failed: {self:#?}");
+        self
+    }
+}
+
+impl Guest {
+    /// A run of the guest at `path` (one of [`guests`]' constants).
+    pub fn new(path: &'static str) -> Self {
+        Guest {
+            path,
+            args: Vec::new(),
+            dirs: Vec::new(),
+            sendfile: Some(SendfileCtx::builder()),
+        }
+    }
+
+    /// Adds guest arguments.
+    pub fn args<S: ToString>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args.extend(args.into_iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Preopens `host` as `guest`, read-write.
+    pub fn dir(mut self, host: &Path, guest: &str) -> Self {
+        self.dirs
+            .push((host.to_path_buf(), guest.to_string(), FsPerms::ReadWrite));
+        self
+    }
+
+    /// Preopens `host` as `guest`, read-only.
+    pub fn dir_ro(mut self, host: &Path, guest: &str) -> Self {
+        self.dirs
+            .push((host.to_path_buf(), guest.to_string(), FsPerms::ReadOnly));
+        self
+    }
+
+    /// Adjusts the capability's policy.
+    pub fn policy(mut self, f: impl FnOnce(SendfileCtxBuilder) -> SendfileCtxBuilder) -> Self {
+        self.sendfile = self.sendfile.take().map(f);
+        self
+    }
+
+    /// Allows connecting to `addr`.
+    pub fn allow_connect(self, addr: SocketAddr) -> Self {
+        self.policy(|b| b.allow_connect(AddrRule::exact(addr)))
+    }
+
+    /// Allows binding to `rule`.
+    pub fn allow_bind(self, rule: &str) -> Self {
+        let rule: AddrRule = rule.parse().unwrap();
+        self.policy(|b| b.allow_bind(rule))
+    }
+
+    /// Runs the guest to completion (bounded by [`GUEST_TIMEOUT`]).
+    pub fn run(mut self) -> Output {
+        let stdout = MemoryOutputPipe::new(1 << 20);
+        let stderr = MemoryOutputPipe::new(1 << 20);
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.arg(self.path).args(&self.args);
+        for (host, guest, perms) in &self.dirs {
+            wasi.preopened_dir(host, guest, *perms).expect("preopen");
+        }
+        let sendfile = self.sendfile.take().unwrap().build();
+        let metrics = sendfile.metrics().clone();
+        let state = CommandState::new(wasi.build(), sendfile);
+        let component = component(self.path);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(async {
+            tokio::time::timeout(GUEST_TIMEOUT, runner().run(&component, state)).await
+        });
+        let (success, error) = match result {
+            Err(_) => (false, Some("guest timed out".to_string())),
+            Ok(Ok(Ok(()))) => (true, None),
+            Ok(Ok(Err(()))) => (false, None),
+            Ok(Err(e)) => (false, Some(format!("{e:?}"))),
+        };
+        Output {
+            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            success,
+            error,
+            metrics: metrics.snapshot(),
+        }
+    }
+}
+
+/// Deterministic test bytes: `len` bytes that differ at every offset
+/// modulo 251, so misplaced ranges show.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ 0x5a).collect()
+}
+
+/// A loopback listener standing in for the guest's peer.
+pub struct Peer {
+    listener: TcpListener,
+}
+
+impl Peer {
+    /// Listens on 127.0.0.1 at a free port.
+    pub fn new() -> Self {
+        Peer {
+            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
+        }
+    }
+
+    /// Listens with a small receive buffer, so a peer that does not read
+    /// stalls the sender quickly.
+    pub fn with_small_receive_buffer() -> Self {
+        let peer = Peer::new();
+        rustix::net::sockopt::set_socket_recv_buffer_size(&peer.listener, 4096).unwrap();
+        peer
+    }
+
+    /// The address guests connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap()
+    }
+
+    /// Accepts one connection (bounded by [`PEER_TIMEOUT`]).
+    pub fn accept(&self) -> TcpStream {
+        self.listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + PEER_TIMEOUT;
+        loop {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+                    return s;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "no connection came");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    /// In the background: accepts one connection and reads it to the end.
+    pub fn collect(self) -> JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || read_all(self.accept(), None))
+    }
+
+    /// Like [`Peer::collect`], reading `chunk` bytes at a time with a pause
+    /// between reads: a slow reader.
+    pub fn collect_slowly(self, chunk: usize, pause: Duration) -> JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || read_all(self.accept(), Some((chunk, pause))))
+    }
+}
+
+impl Default for Peer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reads `s` to the end, optionally in slow small steps.
+pub fn read_all(mut s: TcpStream, slow: Option<(usize, Duration)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; slow.map_or(256 * 1024, |(c, _)| c)];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("peer read failed after {} bytes: {e}", out.len()),
+        }
+        if let Some((_, pause)) = slow {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+/// Drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`), so the
+/// next read must go to the disk.
+pub fn evict(path: &Path) {
+    let f = std::fs::File::open(path).unwrap();
+    f.sync_all().unwrap();
+    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+}
+
+/// Reads `path` fully, pulling it into the page cache.
+pub fn warm(path: &Path) {
+    std::fs::read(path).unwrap();
+}
