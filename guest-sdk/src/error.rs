@@ -14,9 +14,7 @@ pub(crate) fn fs(code: FsCode) -> io::Error {
         FsCode::IsDirectory => ErrorKind::IsADirectory,
         FsCode::NotDirectory => ErrorKind::NotADirectory,
         FsCode::Invalid | FsCode::NameTooLong | FsCode::Loop => ErrorKind::InvalidInput,
-        FsCode::InsufficientSpace | FsCode::Quota | FsCode::FileTooLarge => {
-            ErrorKind::StorageFull
-        }
+        FsCode::InsufficientSpace | FsCode::Quota | FsCode::FileTooLarge => ErrorKind::StorageFull,
         FsCode::Interrupted => ErrorKind::Interrupted,
         FsCode::Unsupported => ErrorKind::Unsupported,
         FsCode::WouldBlock => ErrorKind::WouldBlock,

@@ -27,12 +27,19 @@ fn normalize(path: &str) -> &str {
             break;
         }
     }
-    if p == "." { "" } else { p.trim_end_matches('/') }
+    if p == "." {
+        ""
+    } else {
+        p.trim_end_matches('/')
+    }
 }
 
 /// Runs `f` with the preopen whose name is the longest prefix of `path`
 /// (component-wise) and the rest of the path, relative to it.
-fn with_preopen<T>(path: &str, f: impl FnOnce(&Descriptor, &str) -> io::Result<T>) -> io::Result<T> {
+fn with_preopen<T>(
+    path: &str,
+    f: impl FnOnce(&Descriptor, &str) -> io::Result<T>,
+) -> io::Result<T> {
     PREOPENS.with(|cell| {
         let preopens = cell.get_or_init(preopens::get_directories);
         let wanted = normalize(path);
@@ -45,9 +52,7 @@ fn with_preopen<T>(path: &str, f: impl FnOnce(&Descriptor, &str) -> io::Result<T
                 } else if wanted == name {
                     Some("")
                 } else {
-                    wanted
-                        .strip_prefix(name)
-                        .and_then(|r| r.strip_prefix('/'))
+                    wanted.strip_prefix(name).and_then(|r| r.strip_prefix('/'))
                 };
                 rest.map(|rest| (name.len(), dir, rest))
             })
@@ -201,10 +206,7 @@ impl Read for File {
 
 impl Write for File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self
-            .descriptor
-            .write(buf, self.cursor)
-            .map_err(error::fs)?;
+        let n = self.descriptor.write(buf, self.cursor).map_err(error::fs)?;
         self.cursor += n;
         Ok(n as usize)
     }

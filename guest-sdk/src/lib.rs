@@ -36,4 +36,6 @@ pub mod fs;
 pub mod net;
 mod sendfile;
 
-pub use sendfile::{ErrorCode, SendError, SendFile, SendFlags, Sent, Target, sendfile, try_sendfile};
+pub use sendfile::{
+    ErrorCode, SendError, SendFile, SendFlags, Sent, Target, sendfile, try_sendfile,
+};

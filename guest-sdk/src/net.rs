@@ -204,9 +204,7 @@ impl TcpStream {
 
     /// Sets the kernel's send buffer size (`SO_SNDBUF`).
     pub fn set_send_buffer_size(&self, bytes: u64) -> io::Result<()> {
-        self.socket
-            .set_send_buffer_size(bytes)
-            .map_err(error::net)
+        self.socket.set_send_buffer_size(bytes).map_err(error::net)
     }
 
     /// A pollable that is ready when the socket can take more bytes.
@@ -228,9 +226,7 @@ impl TcpStream {
     /// end-of-stream, `WouldBlock` if nothing is there yet.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self.input.read(buf.len() as u64) {
-            Ok(data) if data.is_empty() && !buf.is_empty() => {
-                Err(io::ErrorKind::WouldBlock.into())
-            }
+            Ok(data) if data.is_empty() && !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
             Ok(data) => {
                 buf[..data.len()].copy_from_slice(&data);
                 Ok(data.len())

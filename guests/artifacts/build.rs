@@ -49,9 +49,10 @@ fn main() {
         let wasm = out.join(format!("{name}.wasm"));
         assert!(wasm.exists(), "missing {}", wasm.display());
         let ident = name.to_uppercase().replace('-', "_");
+        let path = wasm.display().to_string();
         consts.push_str(&format!(
-            "/// Path of the `{name}` guest component.\npub const {ident}: &str = {:?};\n",
-            wasm.display().to_string()
+            "/// Path of the `{name}` guest component.\npub const {ident}: &str = {path:?};\n\
+             /// The `{name}` guest component's bytes.\npub static {ident}_WASM: &[u8] = include_bytes!({path:?});\n"
         ));
         names.push(ident);
     }
@@ -66,14 +67,13 @@ fn main() {
     fs::write(dest, consts).unwrap();
 }
 
-/// Every directory of `guests/` with a Cargo.toml, but this crate.
+/// Every directory of `guests/` holding a program (`src/main.rs`).
 fn guest_names(guests_dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(guests_dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Cargo.toml").exists())
+        .filter(|e| e.path().join("src/main.rs").exists())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "artifacts")
         .collect();
     names.sort();
     names

@@ -26,5 +26,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use wasm_sendfile::sendfile::sendfile;
-pub use wasi::sockets::{tcp, tcp_create_socket};
+pub use self::wasi::sockets::{tcp, tcp_create_socket};
+pub use self::wasm_sendfile::sendfile::sendfile;

@@ -23,9 +23,16 @@ enum Cmd {
     Run(RunArgs),
 }
 
+/// Sample guests built into this binary, runnable by name.
+const BUNDLED: &[(&str, &[u8])] = &[
+    ("song-server", wasm_sendfile_artifacts::SONG_SERVER_WASM),
+    ("song-client", wasm_sendfile_artifacts::SONG_CLIENT_WASM),
+];
+
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The component (.wasm) to run.
+    /// The component (.wasm) to run, or the name of a bundled sample guest
+    /// (song-server, song-client).
     component: PathBuf,
     /// Grant a host directory, as HOST or HOST::GUEST (like `wasmtime run`).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -101,11 +108,24 @@ fn sendfile_ctx(args: &RunArgs) -> Result<SendfileCtx> {
     Ok(b.build())
 }
 
+/// A component from a file, or a bundled sample when no such file exists.
+fn load(engine: &wasmtime::Engine, path: &std::path::Path) -> Result<Component> {
+    let bundled = BUNDLED
+        .iter()
+        .find(|(name, _)| path.as_os_str() == *name && !path.exists());
+    match bundled {
+        Some((name, bytes)) => {
+            Component::new(engine, bytes).with_context(|| format!("loading bundled `{name}`"))
+        }
+        None => Component::from_file(engine, path)
+            .with_context(|| format!("loading `{}`", path.display())),
+    }
+}
+
 async fn run(args: RunArgs) -> Result<ExitCode> {
     let engine = wasmtime::Engine::default();
     let runner = Runner::new(&engine)?;
-    let component = Component::from_file(&engine, &args.component)
-        .with_context(|| format!("loading `{}`", args.component.display()))?;
+    let component = load(&engine, &args.component)?;
     let state = CommandState::new(wasi_ctx(&args)?, sendfile_ctx(&args)?);
     match runner.run(&component, state).await {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
@@ -134,8 +154,19 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, without the wasm backtrace
+/// (which wasmtime puts in the chain as a multi-line message).
+fn one_line(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .map(|m| m.lines().next().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }

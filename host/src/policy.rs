@@ -171,7 +171,10 @@ mod tests {
         for bad in ["", "host:80", "1.2.3.4:99999", "*:x", "[::1"] {
             assert!(bad.parse::<AddrRule>().is_err(), "{bad}");
         }
-        assert_eq!("[::1]:80".parse::<AddrRule>().unwrap().to_string(), "[::1]:80");
+        assert_eq!(
+            "[::1]:80".parse::<AddrRule>().unwrap().to_string(),
+            "[::1]:80"
+        );
     }
 
     #[test]

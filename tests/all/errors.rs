@@ -62,11 +62,19 @@ fn headers_over_the_policy_limit_are_access_denied() {
 fn unconnected_and_listening_sockets_are_not_connected() {
     let dir = workdir();
     put(dir.path(), "f", &pattern(100));
-    let out = probe(dir.path(), &["socket-state", "state=unconnected", "file=/data/f"]);
+    let out = probe(
+        dir.path(),
+        &["socket-state", "state=unconnected", "file=/data/f"],
+    );
     assert_eq!(out.line("err"), "err code=not-connected total=0 file=0");
     let out = probe(
         dir.path(),
-        &["socket-state", "state=listening", "bind=127.0.0.1:0", "file=/data/f"],
+        &[
+            "socket-state",
+            "state=listening",
+            "bind=127.0.0.1:0",
+            "file=/data/f",
+        ],
     );
     assert_eq!(out.line("err"), "err code=not-connected total=0 file=0");
 }
@@ -81,7 +89,12 @@ fn a_socket_shut_down_for_writing_is_a_broken_pipe() {
     let out = Guest::new(guests::PROBE)
         .dir(dir.path(), "/data")
         .allow_connect(addr)
-        .args(["socket-state", "state=shutdown", &format!("connect={addr}"), "file=/data/f"])
+        .args([
+            "socket-state",
+            "state=shutdown",
+            &format!("connect={addr}"),
+            "file=/data/f",
+        ])
         .run();
     assert_eq!(out.line("err"), "err code=broken-pipe total=0 file=0");
     assert!(received.join().unwrap().is_empty());
@@ -97,9 +110,17 @@ fn a_peer_that_went_away_is_a_broken_pipe_or_reset_never_a_crash() {
     let out = Guest::new(guests::PROBE)
         .dir(dir.path(), "/data")
         .allow_connect(addr)
-        .args(["socket-state", "state=peer-closed", &format!("connect={addr}"), "file=/data/f"])
+        .args([
+            "socket-state",
+            "state=peer-closed",
+            &format!("connect={addr}"),
+            "file=/data/f",
+        ])
         .run();
     closer.join().unwrap();
     let code = out.field("err", "code");
-    assert!(code == "broken-pipe" || code == "connection-reset", "{out:#?}");
+    assert!(
+        code == "broken-pipe" || code == "connection-reset",
+        "{out:#?}"
+    );
 }

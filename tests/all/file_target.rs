@@ -22,7 +22,14 @@ fn copies_the_range_with_headers_and_trailers_at_the_target_offset() {
     let out = copy(
         dir.path(),
         true,
-        &["to-file=/data/dst", "at=50", "offset=100", "count=300", "header=H", "trailer=T"],
+        &[
+            "to-file=/data/dst",
+            "at=50",
+            "offset=100",
+            "count=300",
+            "header=H",
+            "trailer=T",
+        ],
     );
     assert_eq!(out.line("ok"), "ok total=302 file=300 complete=true");
     let got = std::fs::read(dir.path().join("dst")).unwrap();

@@ -145,7 +145,10 @@ fn blocking_send_of_a_large_file_to_a_slow_reader_delivers_every_byte() {
         .args(["send", &format!("connect={addr}"), "file=/data/big"])
         .run();
     out.assert_success();
-    assert_eq!(out.line("ok"), format!("ok total={0} file={0} complete=true", 8 << 20));
+    assert_eq!(
+        out.line("ok"),
+        format!("ok total={0} file={0} complete=true", 8 << 20)
+    );
     assert!(received.join().unwrap() == data, "bytes differ");
 }
 
@@ -181,7 +184,11 @@ fn offsets_and_sizes_past_4_gib_work() {
     assert_eq!(out.num("ok", "file"), 300_000);
 
     // To the end, from just before it: the last bytes (zeros of the hole).
-    let (out, got) = send_to_peer(dir.path(), "sparse", &[&format!("offset={}", (5u64 << 30) - 1000)]);
+    let (out, got) = send_to_peer(
+        dir.path(),
+        "sparse",
+        &[&format!("offset={}", (5u64 << 30) - 1000)],
+    );
     assert_eq!(got, vec![0u8; 1000]);
     assert_eq!(out.num("ok", "file"), 1000);
 }

@@ -101,7 +101,10 @@ fn files_outside_the_preopens_cannot_be_opened() {
     assert_eq!(open("/data/ok").line("opened"), "opened dir=false");
     for escape in ["/data/../secret", "/data/link"] {
         let out = open(escape);
-        assert!(out.line("open-error").starts_with("open-error"), "{escape}: {out:#?}");
+        assert!(
+            out.line("open-error").starts_with("open-error"),
+            "{escape}: {out:#?}"
+        );
     }
     let secret = outside.path().join("secret");
     let out = open(secret.to_str().unwrap());

@@ -149,7 +149,11 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         Ok(self.socket(&this)?.keep_alive_enabled()?)
     }
 
-    fn set_keep_alive_enabled(&mut self, this: Resource<TcpSocket>, value: bool) -> SocketResult<()> {
+    fn set_keep_alive_enabled(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: bool,
+    ) -> SocketResult<()> {
         Ok(self.socket(&this)?.set_keep_alive_enabled(value)?)
     }
 
@@ -197,7 +201,11 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         Ok(self.socket(&this)?.receive_buffer_size()?)
     }
 
-    fn set_receive_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+    fn set_receive_buffer_size(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: u64,
+    ) -> SocketResult<()> {
         Ok(self.socket(&this)?.set_receive_buffer_size(value)?)
     }
 

@@ -365,7 +365,9 @@ impl TcpSocket {
         if value == 0 {
             return Err(ErrorCode::InvalidArgument);
         }
-        let value = u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
+        let value = u32::try_from(value)
+            .unwrap_or(u32::MAX)
+            .min(i32::MAX as u32);
         match &self.state {
             State::Default(_) => {}
             State::Listening(l) => {

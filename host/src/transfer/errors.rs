@@ -13,8 +13,12 @@ pub(crate) fn code(e: Errno) -> ErrorCode {
         Errno::INVAL | Errno::OVERFLOW | Errno::SPIPE | Errno::ISDIR => ErrorCode::Invalid,
         Errno::NOTCONN | Errno::DESTADDRREQ => ErrorCode::NotConnected,
         Errno::PIPE | Errno::SHUTDOWN => ErrorCode::BrokenPipe,
-        Errno::CONNRESET | Errno::CONNABORTED | Errno::TIMEDOUT | Errno::HOSTUNREACH
-        | Errno::NETUNREACH | Errno::NETDOWN => ErrorCode::ConnectionReset,
+        Errno::CONNRESET
+        | Errno::CONNABORTED
+        | Errno::TIMEDOUT
+        | Errno::HOSTUNREACH
+        | Errno::NETUNREACH
+        | Errno::NETDOWN => ErrorCode::ConnectionReset,
         Errno::NOSPC | Errno::FBIG | Errno::DQUOT => ErrorCode::NoSpace,
         Errno::ACCESS | Errno::PERM | Errno::ROFS => ErrorCode::AccessDenied,
         Errno::INTR => ErrorCode::Interrupted,

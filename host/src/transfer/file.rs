@@ -17,8 +17,7 @@ const FALLBACK_BUFFER: usize = 64 * 1024;
 
 /// Writes `req` into `target` starting at byte `at`.
 pub(crate) async fn copy(req: Request, target: Arc<File>, at: u64) -> Outcome {
-    wasmtime_wasi::runtime::spawn_blocking(move || Copy::new(&req, target.as_fd(), at).run())
-        .await
+    wasmtime_wasi::runtime::spawn_blocking(move || Copy::new(&req, target.as_fd(), at).run()).await
 }
 
 struct Copy<'a> {

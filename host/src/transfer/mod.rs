@@ -101,7 +101,10 @@ pub(crate) type Outcome = Result<Progress, Failure>;
 /// the request wants, clipped to the file's current size.
 fn wanted_range(req: &Request, size: u64) -> (u64, u64) {
     let available = size.saturating_sub(req.offset);
-    (req.offset, req.count.map_or(available, |c| c.min(available)))
+    (
+        req.offset,
+        req.count.map_or(available, |c| c.min(available)),
+    )
 }
 
 /// FreeBSD `SF_NODISKIO`: `busy` unless the whole wanted range is resident.

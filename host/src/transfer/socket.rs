@@ -130,9 +130,9 @@ impl Transfer<'_> {
     /// The socket is full (`EAGAIN`): whether to try again. Tells tokio the
     /// socket is not writable, so the next wait really waits.
     async fn wait_writable(&self) -> bool {
-        let _ = self
-            .stream
-            .try_io(Interest::WRITABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        let _ = self.stream.try_io(Interest::WRITABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
         match self.mode {
             Mode::NonBlocking => false,
             Mode::Blocking => {
