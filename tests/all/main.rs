@@ -2,6 +2,7 @@
 //! real host against real files and loopback sockets.
 
 mod cache;
+mod embedding;
 mod errors;
 mod file_target;
 mod nonblocking;

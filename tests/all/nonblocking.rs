@@ -8,11 +8,13 @@ use wasm_sendfile_tests::{Guest, PEER_TIMEOUT, Peer, guests, pattern, read_all};
 #[test]
 fn partial_progress_then_would_block_then_completion() {
     let dir = workdir();
-    let size = 4 << 20;
+    let size = 16 << 20;
     let data = pattern(size);
     put(dir.path(), "big", &data);
     let marker = dir.path().join("full");
-    let peer = Peer::with_small_receive_buffer();
+    // Default buffers: with a tiny receive buffer, resuming after a zero
+    // window can wait on TCP's backed-off persist timer (seconds).
+    let peer = Peer::new();
     let addr = peer.addr();
     let reader = {
         let marker = marker.clone();
@@ -48,4 +50,33 @@ fn partial_progress_then_would_block_then_completion() {
     want.extend_from_slice(&data);
     want.extend_from_slice(b"TRL");
     assert!(reader.join().unwrap() == want, "bytes differ");
+}
+
+#[test]
+fn pending_stream_writes_go_first_so_a_full_socket_is_would_block() {
+    let dir = workdir();
+    put(dir.path(), "f", &pattern(1000));
+    let peer = Peer::with_small_receive_buffer();
+    let addr = peer.addr();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    // Hold the connection without reading until the guest has finished.
+    let holder = std::thread::spawn(move || {
+        let conn = peer.accept();
+        let _ = wait.recv_timeout(PEER_TIMEOUT);
+        drop(conn);
+    });
+    let out = Guest::new(guests::PROBE)
+        .dir(dir.path(), "/data")
+        .allow_connect(addr)
+        .args([
+            "socket-state",
+            "state=pending-writes",
+            &format!("connect={addr}"),
+            "file=/data/f",
+        ])
+        .run();
+    done.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(out.num("wrote", "wrote") > 0, "{out:#?}");
+    assert_eq!(out.line("err"), "err code=would-block total=0 file=0");
 }

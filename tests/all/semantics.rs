@@ -134,9 +134,9 @@ fn bytes_written_to_the_stream_go_out_before_the_file() {
 #[test]
 fn blocking_send_of_a_large_file_to_a_slow_reader_delivers_every_byte() {
     let dir = workdir();
-    let data = pattern(8 << 20);
+    let data = pattern(16 << 20);
     put(dir.path(), "big", &data);
-    let peer = Peer::with_small_receive_buffer();
+    let peer = Peer::new();
     let addr = peer.addr();
     let received = peer.collect_slowly(64 * 1024, Duration::from_millis(1));
     let out = Guest::new(guests::PROBE)
@@ -147,7 +147,7 @@ fn blocking_send_of_a_large_file_to_a_slow_reader_delivers_every_byte() {
     out.assert_success();
     assert_eq!(
         out.line("ok"),
-        format!("ok total={0} file={0} complete=true", 8 << 20)
+        format!("ok total={0} file={0} complete=true", 16 << 20)
     );
     assert!(received.join().unwrap() == data, "bytes differ");
 }

@@ -220,6 +220,30 @@ fn socket_state(args: &Args) -> std::io::Result<()> {
             }
             report(&last);
         }
+        Some("pending-writes") => {
+            // Fill the socket through the output-stream (the peer is not
+            // reading) until it takes no more: the file must not jump ahead.
+            let stream = TcpStream::connect(args.addr())?;
+            stream.set_send_buffer_size(4096)?;
+            let mut wrote = 0u64;
+            for _ in 0..100_000 {
+                let n = stream
+                    .output()
+                    .check_write()
+                    .map_err(std::io::Error::other)?;
+                if n == 0 {
+                    break;
+                }
+                let chunk = vec![b'p'; n.min(65_536) as usize];
+                stream
+                    .output()
+                    .write(&chunk)
+                    .map_err(std::io::Error::other)?;
+                wrote += chunk.len() as u64;
+            }
+            println!("wrote={wrote}");
+            report(&t.try_send(&stream));
+        }
         Some("shutdown") => {
             let stream = TcpStream::connect(args.addr())?;
             stream.shutdown(std::net::Shutdown::Write)?;

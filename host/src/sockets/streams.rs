@@ -96,6 +96,9 @@ pub(crate) struct Writer {
     stream: Arc<tokio::net::TcpStream>,
     /// Bytes accepted from the guest that the socket has not taken yet.
     pending: Bytes,
+    /// Shutdown was asked for: no new bytes are accepted, pending ones still
+    /// go out before the `FIN`.
+    closing: bool,
     end: Option<WriteEnd>,
 }
 
@@ -104,7 +107,17 @@ impl Writer {
         Self {
             stream,
             pending: Bytes::new(),
+            closing: false,
             end: None,
+        }
+    }
+
+    /// Whether new bytes (a guest write, a transfer) may be sent.
+    pub(crate) fn accepting(&self) -> Result<(), WriteEnd> {
+        match (self.end, self.closing) {
+            (Some(end), _) => Err(end),
+            (None, true) => Err(WriteEnd::Shutdown),
+            (None, false) => Ok(()),
         }
     }
 
@@ -166,9 +179,10 @@ impl Writer {
     /// socket cannot take them now, a background task finishes the job.
     pub(crate) fn shutdown(writer: &Arc<Mutex<Writer>>) {
         let mut w = writer.lock().unwrap();
-        if w.end.is_some() {
+        if w.end.is_some() || w.closing {
             return;
         }
+        w.closing = true;
         let _ = w.try_flush();
         if w.has_pending() {
             let writer = writer.clone();
@@ -222,9 +236,12 @@ impl OutputStream for TcpWriter {
         }
         self.permit -= bytes.len();
         let mut w = self.writer.lock().unwrap();
-        if let Some(end) = w.end {
-            return Err(end.into());
+        w.accepting()?;
+        if bytes.is_empty() {
+            return Ok(());
         }
+        // The permit was granted only with nothing pending.
+        debug_assert!(!w.has_pending());
         w.pending = bytes;
         w.try_flush().map_err(StreamError::from)
     }
@@ -239,6 +256,7 @@ impl OutputStream for TcpWriter {
 
     fn check_write(&mut self) -> StreamResult<usize> {
         let mut w = self.writer.lock().unwrap();
+        w.accepting()?;
         w.try_flush()?;
         self.permit = if w.has_pending() { 0 } else { BUDGET };
         Ok(self.permit)

@@ -68,6 +68,12 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
         progress: Progress::default(),
     };
     // The guest's own writes to the output-stream go out first.
+    target
+        .writer
+        .lock()
+        .unwrap()
+        .accepting()
+        .map_err(|e| tx.fail(end_code(e)))?;
     match mode {
         Mode::Blocking => Writer::flush(&target.writer)
             .await
@@ -148,7 +154,7 @@ impl Transfer<'_> {
         let fd = self.stream.as_fd();
         let mut off = 0;
         while off < buf.len() {
-            match sys::socket::send(fd, &buf[off..], more) {
+            match write_op(self.stream, || sys::socket::send(fd, &buf[off..], more)) {
                 Ok(n) => {
                     off += n;
                     self.progress.add_buffer(n);
@@ -223,12 +229,18 @@ impl Transfer<'_> {
         let src = self.req.source.as_fd();
         let mut offset = pos;
         if sys::cache::is_resident(src, pos, len as u64).unwrap_or(false) {
-            return sys::socket::sendfile(self.stream.as_fd(), src, &mut offset, len);
+            let sock = self.stream.as_fd();
+            return write_op(self.stream, || {
+                sys::socket::sendfile(sock, src, &mut offset, len)
+            });
         }
         let file = self.req.source.clone();
         let stream = self.stream.clone();
         wasmtime_wasi::runtime::spawn_blocking(move || {
-            sys::socket::sendfile(stream.as_fd(), file.as_fd(), &mut offset, len)
+            let sock = stream.as_fd();
+            write_op(&stream, || {
+                sys::socket::sendfile(sock, file.as_fd(), &mut offset, len)
+            })
         })
         .await
     }
@@ -242,6 +254,30 @@ impl Transfer<'_> {
         if n == 0 {
             return Ok(0);
         }
-        sys::socket::send(self.stream.as_fd(), &buf[..n], true)
+        let sock = self.stream.as_fd();
+        write_op(self.stream, || sys::socket::send(sock, &buf[..n], true))
+    }
+}
+
+/// Runs a write system call on the socket keeping tokio's readiness right.
+///
+/// Through `try_io`, an `EAGAIN` clears only the readiness tokio had seen
+/// before the call, so a writability edge that arrives meanwhile is not lost
+/// (with edge-triggered epoll, losing it would stall the transfer for good).
+/// When tokio already believes the socket is not writable it does not run
+/// the call; then it runs directly, so a stale belief never turns into a
+/// spurious `would-block`.
+fn write_op<T>(stream: &TcpStream, mut op: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    let mut ran = false;
+    let result = stream.try_io(Interest::WRITABLE, || {
+        ran = true;
+        op().map_err(io::Error::from)
+    });
+    match result {
+        Ok(v) => Ok(v),
+        Err(_) if !ran => op(),
+        // tokio replaces the closure's EAGAIN with an error of its own kind.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Errno::AGAIN),
+        Err(e) => Err(Errno::from_io_error(&e).unwrap_or(Errno::IO)),
     }
 }

@@ -1,0 +1,58 @@
+//! The embedding API as a platform team uses it: a linker that already has
+//! wasmtime-wasi, plus only this crate's interfaces.
+
+use super::{put, workdir};
+use wasm_sendfile::command::CommandState;
+use wasm_sendfile::{AddrRule, SendfileCtx};
+use wasm_sendfile_tests::{Peer, guests, pattern};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::Command;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx};
+
+#[test]
+fn only_our_interfaces_on_top_of_an_existing_wasi_linker() {
+    let dir = workdir();
+    let data = pattern(50_000);
+    put(dir.path(), "f", &data);
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let received = peer.collect();
+
+    let engine = Engine::default();
+    let mut linker = Linker::<CommandState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    wasm_sendfile::add_only_sendfile_to_linker_async(&mut linker).unwrap();
+
+    let stdout = MemoryOutputPipe::new(4096);
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(stdout.clone())
+        .args(&["probe", "send", &format!("connect={addr}"), "file=/data/f"])
+        .preopened_dir(dir.path(), "/data", FsPerms::ReadOnly)
+        .unwrap();
+    let sendfile = SendfileCtx::builder()
+        .allow_connect(AddrRule::exact(addr))
+        .build();
+    let metrics = sendfile.metrics().clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let exit = rt.block_on(async {
+        let mut store = Store::new(&engine, CommandState::new(wasi.build(), sendfile));
+        let component = Component::from_file(&engine, guests::PROBE).unwrap();
+        let command = Command::instantiate_async(&mut store, &component, &linker)
+            .await
+            .unwrap();
+        command.wasi_cli_run().call_run(&mut store).await.unwrap()
+    });
+    assert!(exit.is_ok());
+    assert_eq!(
+        String::from_utf8_lossy(&stdout.contents()),
+        "ok total=50000 file=50000 complete=true\n"
+    );
+    assert!(received.join().unwrap() == data);
+    let m = metrics.snapshot();
+    assert_eq!(
+        (m.calls, m.zero_copy_bytes, m.fallback_calls),
+        (1, 50_000, 0)
+    );
+}
