@@ -1,7 +1,9 @@
 //! Every misuse gets its typed error, and the host keeps running.
 
 use super::{put, send_to_peer, workdir};
-use wasm_sendfile_tests::{Guest, Output, Peer, guests, pattern};
+use wasm_sendfile_tests::{
+    Guest, Output, Peer, guests, pattern, probe_against, probe_to_collector,
+};
 
 fn probe(dir: &std::path::Path, args: &[&str]) -> Output {
     Guest::new(guests::PROBE)
@@ -44,18 +46,18 @@ fn offsets_beyond_off_t_and_zero_max_chunk_are_invalid() {
 fn headers_over_the_policy_limit_are_access_denied() {
     let dir = workdir();
     put(dir.path(), "f", &pattern(100));
-    let peer = Peer::new();
-    let addr = peer.addr();
-    let received = peer.collect();
-    let out = Guest::new(guests::PROBE)
-        .dir(dir.path(), "/data")
-        .allow_connect(addr)
-        .policy(|p| p.max_header_trailer_bytes(16))
-        .args(["send", &format!("connect={addr}"), "file=/data/f"])
-        .args(["header=0123456789", "trailer=0123456789"])
-        .run();
+    let (out, got) = probe_to_collector(
+        dir.path(),
+        &[
+            "send",
+            "file=/data/f",
+            "header=0123456789",
+            "trailer=0123456789",
+        ],
+        |g| g.policy(|p| p.max_header_trailer_bytes(16)),
+    );
     assert_eq!(out.line("err"), "err code=access-denied total=0 file=0");
-    assert!(received.join().unwrap().is_empty());
+    assert!(got.is_empty());
 }
 
 #[test]
@@ -83,21 +85,13 @@ fn unconnected_and_listening_sockets_are_not_connected() {
 fn a_socket_shut_down_for_writing_is_a_broken_pipe() {
     let dir = workdir();
     put(dir.path(), "f", &pattern(100));
-    let peer = Peer::new();
-    let addr = peer.addr();
-    let received = peer.collect();
-    let out = Guest::new(guests::PROBE)
-        .dir(dir.path(), "/data")
-        .allow_connect(addr)
-        .args([
-            "socket-state",
-            "state=shutdown",
-            &format!("connect={addr}"),
-            "file=/data/f",
-        ])
-        .run();
+    let (out, got) = probe_to_collector(
+        dir.path(),
+        &["socket-state", "state=shutdown", "file=/data/f"],
+        |g| g,
+    );
     assert_eq!(out.line("err"), "err code=broken-pipe total=0 file=0");
-    assert!(received.join().unwrap().is_empty());
+    assert!(got.is_empty());
 }
 
 #[test]
@@ -107,16 +101,8 @@ fn a_peer_that_went_away_is_a_broken_pipe_or_reset_never_a_crash() {
     let peer = Peer::new();
     let addr = peer.addr();
     let closer = std::thread::spawn(move || drop(peer.accept()));
-    let out = Guest::new(guests::PROBE)
-        .dir(dir.path(), "/data")
-        .allow_connect(addr)
-        .args([
-            "socket-state",
-            "state=peer-closed",
-            &format!("connect={addr}"),
-            "file=/data/f",
-        ])
-        .run();
+    let args = ["socket-state", "state=peer-closed", "file=/data/f"];
+    let out = probe_against(addr, dir.path(), &args, |g| g);
     closer.join().unwrap();
     let code = out.field("err", "code");
     assert!(

@@ -10,7 +10,7 @@ mod semantics;
 mod sockets;
 
 use std::path::Path;
-use wasm_sendfile_tests::{Guest, Output, Peer, guests};
+use wasm_sendfile_tests::{Output, probe_to_collector};
 
 /// A temporary directory on a real disk (not tmpfs), for the guest's preopen.
 fn workdir() -> tempfile::TempDir {
@@ -23,18 +23,13 @@ fn put(dir: &Path, name: &str, data: &[u8]) {
 }
 
 /// Runs `probe send` from `/data/<file>` in `dir` to a fresh peer with the
-/// extra `args`; returns the guest's output and what the peer received.
+/// extra `args`; returns the guest's output (which must be a success) and
+/// what the peer received.
 fn send_to_peer(dir: &Path, file: &str, args: &[&str]) -> (Output, Vec<u8>) {
-    let peer = Peer::new();
-    let addr = peer.addr();
-    let received = peer.collect();
-    let out = Guest::new(guests::PROBE)
-        .dir(dir, "/data")
-        .allow_connect(addr)
-        .args(["send".to_string(), format!("connect={addr}")])
-        .args([format!("file=/data/{file}")])
-        .args(args)
-        .run();
+    let source = format!("file=/data/{file}");
+    let mut all = vec!["send", source.as_str()];
+    all.extend_from_slice(args);
+    let (out, got) = probe_to_collector(dir, &all, |g| g);
     out.assert_success();
-    (out, received.join().unwrap())
+    (out, got)
 }

@@ -3,7 +3,7 @@
 
 use super::{put, workdir};
 use std::time::{Duration, Instant};
-use wasm_sendfile_tests::{Guest, PEER_TIMEOUT, Peer, guests, pattern, read_all};
+use wasm_sendfile_tests::{Guest, PEER_TIMEOUT, Peer, guests, pattern, probe_against, read_all};
 
 #[test]
 fn partial_progress_then_would_block_then_completion() {
@@ -65,16 +65,8 @@ fn pending_stream_writes_go_first_so_a_full_socket_is_would_block() {
         let _ = wait.recv_timeout(PEER_TIMEOUT);
         drop(conn);
     });
-    let out = Guest::new(guests::PROBE)
-        .dir(dir.path(), "/data")
-        .allow_connect(addr)
-        .args([
-            "socket-state",
-            "state=pending-writes",
-            &format!("connect={addr}"),
-            "file=/data/f",
-        ])
-        .run();
+    let args = ["socket-state", "state=pending-writes", "file=/data/f"];
+    let out = probe_against(addr, dir.path(), &args, |g| g);
     done.send(()).unwrap();
     holder.join().unwrap();
     assert!(out.num("wrote", "wrote") > 0, "{out:#?}");

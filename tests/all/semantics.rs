@@ -3,7 +3,7 @@
 
 use super::{put, send_to_peer, workdir};
 use std::time::Duration;
-use wasm_sendfile_tests::{Guest, Peer, guests, pattern};
+use wasm_sendfile_tests::{Guest, Peer, guests, pattern, probe_to_collector};
 
 const SIZE: usize = 100_000;
 
@@ -100,22 +100,25 @@ fn cursor_mode_advances_the_cursor_and_explicit_offsets_do_not() {
     let dir = workdir();
     let data = pattern(SIZE);
     put(dir.path(), "f", &data);
-    let peer = Peer::new();
-    let addr = peer.addr();
-    let received = peer.collect();
-    let out = Guest::new(guests::PROBE)
-        .dir(dir.path(), "/data")
-        .allow_connect(addr)
-        .args(["cursor", &format!("connect={addr}"), "file=/data/f"])
-        .args(["start=10", "first=100", "second=50", "explicit=5000"])
-        .run();
+    let (out, got) = probe_to_collector(
+        dir.path(),
+        &[
+            "cursor",
+            "file=/data/f",
+            "start=10",
+            "first=100",
+            "second=50",
+            "explicit=5000",
+        ],
+        |g| g,
+    );
     out.assert_success();
     assert_eq!(out.line("first"), "first=100 position=110");
     assert_eq!(out.line("second"), "second=50 position=160");
     assert_eq!(out.line("explicit"), "explicit=50 offset=5050 position=160");
     let mut want = data[10..160].to_vec();
     want.extend_from_slice(&data[5000..5050]);
-    assert_eq!(received.join().unwrap(), want);
+    assert_eq!(got, want);
 }
 
 #[test]

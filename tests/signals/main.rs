@@ -7,7 +7,7 @@
 //! Runs without the test harness; prints `2 passed, 0 failed` on success.
 
 use std::time::Duration;
-use wasm_sendfile_tests::{Guest, Peer, guests, pattern};
+use wasm_sendfile_tests::{Guest, Peer, guests, pattern, probe_against};
 
 fn default_disposition(signal: libc::c_int) {
     // SAFETY: signal(2) with SIG_DFL installs no handler code; it only
@@ -27,16 +27,8 @@ fn broken_pipe_is_an_error_not_a_signal() {
         std::thread::sleep(Duration::from_millis(20));
         drop(conn);
     });
-    let out = Guest::new(guests::PROBE)
-        .dir(dir.path(), "/data")
-        .allow_connect(addr)
-        .args([
-            "socket-state",
-            "state=peer-closed",
-            &format!("connect={addr}"),
-            "file=/data/f",
-        ])
-        .run();
+    let args = ["socket-state", "state=peer-closed", "file=/data/f"];
+    let out = probe_against(addr, dir.path(), &args, |g| g);
     closer.join().unwrap();
     assert_eq!(out.field("err", "code"), "broken-pipe", "{out:#?}");
 }

@@ -178,6 +178,39 @@ impl Guest {
     }
 }
 
+/// Runs the `probe` guest with `/data` preopened (read-write) from `dir`,
+/// talking to the peer at `addr`: `args` is the probe command and its
+/// arguments, to which `connect=ADDR` and the policy to reach it are added;
+/// `setup` adjusts the guest further.
+pub fn probe_against(
+    addr: SocketAddr,
+    dir: &Path,
+    args: &[&str],
+    setup: impl FnOnce(Guest) -> Guest,
+) -> Output {
+    let (command, rest) = args.split_first().expect("a probe command");
+    let guest = Guest::new(guests::PROBE)
+        .dir(dir, "/data")
+        .allow_connect(addr)
+        .args([command.to_string(), format!("connect={addr}")])
+        .args(rest);
+    setup(guest).run()
+}
+
+/// [`probe_against`] a fresh [`Peer`] that reads everything it is sent;
+/// returns the guest's output and the bytes the peer received.
+pub fn probe_to_collector(
+    dir: &Path,
+    args: &[&str],
+    setup: impl FnOnce(Guest) -> Guest,
+) -> (Output, Vec<u8>) {
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let received = peer.collect();
+    let out = probe_against(addr, dir, args, setup);
+    (out, received.join().unwrap())
+}
+
 /// Deterministic test bytes: `len` bytes that differ at every offset
 /// modulo 251, so misplaced ranges show.
 pub fn pattern(len: usize) -> Vec<u8> {
