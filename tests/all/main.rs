@@ -6,6 +6,7 @@ mod embedding;
 mod errors;
 mod file_target;
 mod nonblocking;
+mod seeds;
 mod semantics;
 mod sockets;
 

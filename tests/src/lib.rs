@@ -44,6 +44,7 @@ pub struct Guest {
     path: &'static str,
     args: Vec<String>,
     dirs: Vec<(PathBuf, String, FsPerms)>,
+    env: Vec<(String, String)>,
     sendfile: Option<SendfileCtxBuilder>,
 }
 
@@ -99,6 +100,7 @@ impl Guest {
             path,
             args: Vec::new(),
             dirs: Vec::new(),
+            env: Vec::new(),
             sendfile: Some(SendfileCtx::builder()),
         }
     }
@@ -106,6 +108,12 @@ impl Guest {
     /// Adds guest arguments.
     pub fn args<S: ToString>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.args.extend(args.into_iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Sets an environment variable for the guest.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -146,7 +154,7 @@ impl Guest {
         let stderr = MemoryOutputPipe::new(1 << 20);
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        wasi.arg(self.path).args(&self.args);
+        wasi.arg(self.path).args(&self.args).envs(&self.env);
         for (host, guest, perms) in &self.dirs {
             wasi.preopened_dir(host, guest, *perms).expect("preopen");
         }
@@ -209,6 +217,24 @@ pub fn probe_to_collector(
     let received = peer.collect();
     let out = probe_against(addr, dir, args, setup);
     (out, received.join().unwrap())
+}
+
+/// Waits (bounded by [`PEER_TIMEOUT`]) until something listens on TCP
+/// `127.0.0.1:port`, without connecting to it (a probe connection would
+/// count as a client): by reading `/proc/net/tcp`.
+pub fn wait_listening(port: u16) {
+    let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
+    let deadline = std::time::Instant::now() + PEER_TIMEOUT;
+    while !std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .contains(&needle)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Deterministic test bytes: `len` bytes that differ at every offset
