@@ -222,6 +222,19 @@ impl TcpStream {
         self.input.subscribe()
     }
 
+    /// Writes what the socket takes now without waiting; `WouldBlock` if it
+    /// takes nothing. Bytes written this way go out before any later
+    /// sendfile on this stream.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.output.check_write().map_err(error::stream)?;
+        if room == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        self.output.write(&buf[..n]).map_err(error::stream)?;
+        Ok(n)
+    }
+
     /// Reads what is available now without waiting: `Ok(0)` at
     /// end-of-stream, `WouldBlock` if nothing is there yet.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {

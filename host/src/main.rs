@@ -21,18 +21,60 @@ struct Cli {
 enum Cmd {
     /// Run a component's `wasi:cli/run` with the sendfile capability.
     Run(RunArgs),
+    /// Serve a directory over HTTP/1.1 with the bundled static-server guest.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The directory to serve (read-only to the guest).
+    dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// Most concurrent connections; more get 503.
+    #[arg(long, default_value_t = 512)]
+    max_connections: u32,
+    /// Seconds a connection may make no progress before it is closed.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u32,
+}
+
+/// The guest path `serve` mounts the directory at.
+const SERVE_ROOT: &str = "/srv";
+
+impl ServeArgs {
+    /// `serve` is `run static-server` with a read-only preopen and leave to
+    /// bind the one address.
+    fn into_run(self) -> RunArgs {
+        RunArgs {
+            component: PathBuf::from("static-server"),
+            dirs: Vec::new(),
+            dirs_ro: vec![format!("{}::{SERVE_ROOT}", self.dir.display())],
+            envs: vec![
+                format!("STATIC_MAX_CONNECTIONS={}", self.max_connections),
+                format!("STATIC_IDLE_SECS={}", self.idle_timeout),
+            ],
+            allow_bind: vec![AddrRule::exact(self.listen)],
+            allow_connect: Vec::new(),
+            allow_file_targets: false,
+            max_chunk: None,
+            args: vec![SERVE_ROOT.to_string(), self.listen.to_string()],
+        }
+    }
 }
 
 /// Sample guests built into this binary, runnable by name.
 const BUNDLED: &[(&str, &[u8])] = &[
     ("song-server", wasm_sendfile_artifacts::SONG_SERVER_WASM),
     ("song-client", wasm_sendfile_artifacts::SONG_CLIENT_WASM),
+    ("static-server", wasm_sendfile_artifacts::STATIC_SERVER_WASM),
 ];
 
 #[derive(clap::Args)]
 struct RunArgs {
     /// The component (.wasm) to run, or the name of a bundled sample guest
-    /// (song-server, song-client).
+    /// (song-server, song-client, static-server).
     component: PathBuf,
     /// Grant a host directory, as HOST or HOST::GUEST (like `wasmtime run`).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -149,6 +191,12 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Cmd::Run(args) => run(args).await,
+            Cmd::Serve(args) => {
+                if !args.dir.is_dir() {
+                    bail!("`{}` is not a directory", args.dir.display());
+                }
+                run(args.into_run()).await
+            }
         }
     });
     match result {

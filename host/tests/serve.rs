@@ -1,0 +1,318 @@
+//! `wasm-sendfile serve` as users meet it: the real binary serving a real
+//! directory to real clients (curl, Python's http.client, raw sockets).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `wasm-sendfile serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+            .args([
+                "serve",
+                dir.to_str().unwrap(),
+                "--listen",
+                &addr.to_string(),
+            ])
+            .args(["--idle-timeout", "5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, log) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = log.recv_timeout(TIMEOUT).expect("server started");
+        assert_eq!(first, format!("serving /srv on http://{addr}"));
+        Server { child, addr, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The access-log lines printed so far.
+    fn log_lines(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs curl with `args`; returns its stdout.
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn curl_text(args: &[&str]) -> String {
+    String::from_utf8(curl(args)).unwrap()
+}
+
+fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<h1>home</h1>\n").unwrap();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    std::fs::write(dir.path().join("docs/index.html"), "<p>docs</p>").unwrap();
+    std::fs::write(dir.path().join("docs/a.txt"), "0123456789abcdefghij").unwrap();
+    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("big.bin"), big).unwrap();
+    dir
+}
+
+#[test]
+fn curl_get_head_types_and_bodies() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    assert_eq!(curl_text(&[&s.url("/")]), "<h1>home</h1>\n");
+    assert_eq!(curl_text(&[&s.url("/docs/")]), "<p>docs</p>");
+    let head = curl_text(&["-I", &s.url("/docs/a.txt")]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Length: 20\r\n"), "{head}");
+    assert!(head.contains("Content-Type: text/plain\r\n"), "{head}");
+    assert!(
+        head.contains("Last-Modified: ") && head.contains("ETag: \""),
+        "{head}"
+    );
+    let html = curl_text(&["-I", &s.url("/index.html")]);
+    assert!(html.contains("Content-Type: text/html\r\n"), "{html}");
+    let big = curl(&[&s.url("/big.bin")]);
+    assert!(big == std::fs::read(dir.path().join("big.bin")).unwrap());
+    let log = s.log_lines();
+    assert!(
+        log.iter().any(|l| l.contains("\"GET /big.bin\" 200 5000")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn curl_ranges_including_suffix_and_unsatisfiable() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    let url = s.url("/docs/a.txt");
+    assert_eq!(curl_text(&["-r", "2-5", &url]), "2345");
+    assert_eq!(curl_text(&["-r", "15-", &url]), "fghij");
+    assert_eq!(curl_text(&["-r", "-3", &url]), "hij");
+    let head = curl_text(&["-i", "-r", "-3", &url]);
+    assert!(
+        head.starts_with("HTTP/1.1 206 Partial Content\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("Content-Range: bytes 17-19/20\r\n"), "{head}");
+    let code = curl_text(&["-o", "/dev/null", "-w", "%{http_code}", "-r", "20-", &url]);
+    assert_eq!(code, "416");
+    // If-Range with a stale validator: the whole file, 200.
+    let stale = curl_text(&["-i", "-r", "0-1", "-H", "If-Range: \"stale\"", &url]);
+    assert!(stale.starts_with("HTTP/1.1 200 OK") && stale.ends_with("0123456789abcdefghij"));
+}
+
+#[test]
+fn curl_conditional_requests_give_304() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    let url = s.url("/docs/a.txt");
+    let head = curl_text(&["-I", &url]);
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (etag, modified) = (header("ETag:"), header("Last-Modified:"));
+    let code =
+        |extra: &str| curl_text(&["-o", "/dev/null", "-w", "%{http_code}", "-H", extra, &url]);
+    assert_eq!(code(&format!("If-None-Match: {etag}")), "304");
+    assert_eq!(code("If-None-Match: \"other\""), "200");
+    assert_eq!(code(&format!("If-Modified-Since: {modified}")), "304");
+    assert_eq!(
+        code("If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT"),
+        "200"
+    );
+}
+
+#[test]
+fn refusals_traversal_missing_and_methods() {
+    let dir = site();
+    let outside = dir.path().parent().unwrap().join("outside-secret.txt");
+    std::fs::write(&outside, "secret").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.path().join("link.txt")).unwrap();
+    let s = Server::start(dir.path());
+    let code = |args: &[&str]| {
+        let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        all.extend_from_slice(args);
+        curl_text(&all)
+    };
+    assert_eq!(
+        code(&["--path-as-is", &s.url("/../outside-secret.txt")]),
+        "403"
+    );
+    assert_eq!(
+        code(&["--path-as-is", &s.url("/%2e%2e/outside-secret.txt")]),
+        "403"
+    );
+    assert_eq!(
+        code(&[
+            "--path-as-is",
+            &s.url("/docs/%2E%2E%2F..%2Foutside-secret.txt")
+        ]),
+        "403"
+    );
+    // The symlink leads outside the preopen: the host refuses to follow it.
+    assert_ne!(code(&[&s.url("/link.txt")]), "200");
+    assert_eq!(code(&[&s.url("/nope.html")]), "404");
+    assert_eq!(code(&["-X", "POST", &s.url("/")]), "405");
+    std::fs::remove_file(outside).unwrap();
+}
+
+#[test]
+fn keep_alive_reuses_one_connection() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    let out = curl_text(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{num_connects} ",
+        &s.url("/"),
+        &s.url("/docs/a.txt"),
+        &s.url("/big.bin"),
+    ]);
+    assert_eq!(out, "1 0 0 ");
+}
+
+#[test]
+fn python_http_client_keeps_the_connection() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    let script = format!(
+        "import http.client\n\
+         c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=30)\n\
+         for path in ['/docs/a.txt', '/', '/docs/a.txt']:\n\
+         \x20   c.request('GET', path)\n\
+         \x20   r = c.getresponse()\n\
+         \x20   print(r.status, r.getheader('Content-Length'), r.read().decode().strip())\n\
+         c.request('GET', '/big.bin', headers={{'Range': 'bytes=1000-1009'}})\n\
+         r = c.getresponse()\n\
+         print(r.status, list(r.read()))\n",
+        port = s.addr.port()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: Vec<u32> = (1000..1010).map(|i| i % 253).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "200 20 0123456789abcdefghij\n200 14 <h1>home</h1>\n200 20 0123456789abcdefghij\n206 {want:?}\n"
+        )
+    );
+    let log = s.log_lines();
+    let peers: std::collections::HashSet<_> = log
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!((log.len(), peers.len()), (4, 1), "one connection: {log:?}");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    conn.write_all(
+        b"GET /docs/a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD / HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = String::new();
+    conn.read_to_string(&mut all).unwrap();
+    let statuses: Vec<_> = all.matches("HTTP/1.1 200 OK").collect();
+    assert_eq!(statuses.len(), 3, "{all}");
+    let a = all.find("0123456789abcdefghij").unwrap();
+    let home = all.find("<h1>home</h1>").unwrap();
+    assert!(a < home, "{all}");
+    assert!(all.ends_with("<h1>home</h1>\n"), "{all}");
+}
+
+#[test]
+fn a_stalled_client_does_not_hold_up_the_others() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    // Asks for 5 MB and never reads: its socket fills up and stays full.
+    let mut stalled = TcpStream::connect(s.addr).unwrap();
+    stalled
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let url = s.url(if i % 2 == 0 {
+                "/docs/a.txt"
+            } else {
+                "/big.bin"
+            });
+            std::thread::spawn(move || curl(&[&url]).len())
+        })
+        .collect();
+    let sizes: Vec<usize> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    for (i, n) in sizes.iter().enumerate() {
+        assert_eq!(*n, if i % 2 == 0 { 20 } else { 5_000_000 });
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The stalled client is still connected (within the idle timeout) and
+    // received only part of its response.
+    stalled.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let got = stalled.read(&mut buf).unwrap_or(0);
+    assert!(got > 0 && got < 5_000_000);
+}
