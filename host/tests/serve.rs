@@ -316,3 +316,85 @@ fn a_stalled_client_does_not_hold_up_the_others() {
     let got = stalled.read(&mut buf).unwrap_or(0);
     assert!(got > 0 && got < 5_000_000);
 }
+
+/// Sends `request` raw and returns the whole response (the server closes
+/// after these errors).
+fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    conn.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = conn.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn malformed_oversized_and_overlong_requests_get_small_errors() {
+    let dir = site();
+    let s = Server::start(dir.path());
+    let bad = raw(s.addr, b"\x16\x03\x01 not http\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+    assert!(bad.ends_with("\r\n\r\n400 Bad Request\n"), "{bad}");
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000));
+    let resp = raw(s.addr, long.as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{resp}");
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let resp = raw(s.addr, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 431 "), "{resp}");
+    let huge = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "b".repeat(40_000));
+    let resp = raw(s.addr, huge.as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 431 "), "{resp}");
+    // The server is still fine.
+    assert_eq!(curl_text(&[&s.url("/docs/a.txt")]), "0123456789abcdefghij");
+}
+
+#[test]
+fn idle_connections_are_closed_and_the_limit_gives_503() {
+    let dir = site();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+        .args([
+            "serve",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &addr.to_string(),
+        ])
+        .args(["--idle-timeout", "2", "--max-connections", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("serving"));
+    let idle1 = TcpStream::connect(addr).unwrap();
+    let _idle2 = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let full = raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        full.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{full}"
+    );
+    // Idle connections are closed after the timeout (EOF, no response)...
+    idle1
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!((&idle1).read(&mut buf).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // ...which frees room for new clients.
+    let ok = raw(
+        addr,
+        b"GET /docs/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.ends_with("abcdefghij"),
+        "{ok}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
