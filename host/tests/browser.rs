@@ -67,7 +67,11 @@ fn headless_chromium_renders_the_page_and_streams_the_video_by_ranges() {
     let clip: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
     std::fs::write(site.path().join("clip.webm"), clip).unwrap();
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
         .args(["serve", site.path().to_str().unwrap(), "--listen", &addr])
@@ -97,12 +101,15 @@ fn headless_chromium_renders_the_page_and_streams_the_video_by_ranges() {
     let shot = site.path().join("shot.png");
     let profile = tempfile::tempdir().unwrap();
     let out = chromium(
-        &[&format!("--screenshot={}", shot.display()), "--window-size=800,600", &url],
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=800,600",
+            &url,
+        ],
         profile.path(),
     );
-    let png = std::fs::read(&shot).unwrap_or_else(|_| {
-        panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr))
-    });
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
     let decoder = png::Decoder::new(std::io::Cursor::new(png));
     let info = decoder.read_info().unwrap().info().clone();
     assert_eq!((info.width, info.height), (800, 600));
@@ -114,7 +121,10 @@ fn headless_chromium_renders_the_page_and_streams_the_video_by_ranges() {
     let _ = server.kill();
     let _ = server.wait();
     let lines: Vec<String> = log.try_iter().collect();
-    assert!(lines.iter().any(|l| l.contains("\"GET /pic.png\" 200")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("\"GET /pic.png\" 200")),
+        "{lines:?}"
+    );
     assert!(
         lines.iter().any(|l| l.contains("\"GET /clip.webm\" 206")),
         "the video was not fetched by ranges: {lines:?}"
