@@ -12,8 +12,8 @@ fn partial_progress_then_would_block_then_completion() {
     let data = pattern(size);
     put(dir.path(), "big", &data);
     let marker = dir.path().join("full");
-    // Default buffers: with a tiny receive buffer, resuming after a zero
-    // window can wait on TCP's backed-off persist timer (seconds).
+    // Default buffers: a non-reading peer still fills them, and a tiny
+    // receive buffer would only make the rest of the transfer crawl.
     let peer = Peer::new();
     let addr = peer.addr();
     let reader = {

@@ -257,9 +257,8 @@ impl Peer {
     }
 
     /// Listens with a small receive buffer, so a peer that does not read
-    /// stalls the sender quickly. Only for peers that never resume reading:
-    /// after a zero window, a tiny buffer can leave the sender waiting on
-    /// TCP's persist timer.
+    /// stalls the sender quickly. Best for peers that never resume reading:
+    /// with windows this small, a transfer that resumes crawls.
     pub fn with_small_receive_buffer() -> Self {
         let peer = Peer::new();
         rustix::net::sockopt::set_socket_recv_buffer_size(&peer.listener, 4096).unwrap();

@@ -133,12 +133,10 @@ impl Transfer<'_> {
         }
     }
 
-    /// The socket is full (`EAGAIN`): whether to try again. Tells tokio the
-    /// socket is not writable, so the next wait really waits.
+    /// The socket is full (`EAGAIN`): whether to try again (after waiting).
+    /// Readiness was already cleared by [`write_op`] for exactly the event
+    /// it saw; clearing it again here could erase a newer one.
     async fn wait_writable(&self) -> bool {
-        let _ = self.stream.try_io(Interest::WRITABLE, || {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-        });
         match self.mode {
             Mode::NonBlocking => false,
             Mode::Blocking => {
