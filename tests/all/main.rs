@@ -4,6 +4,7 @@
 mod cache;
 mod embedding;
 mod errors;
+mod faults;
 mod file_target;
 mod nonblocking;
 mod seeds;

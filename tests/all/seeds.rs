@@ -20,7 +20,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use wasm_sendfile_tests::{Guest, guests, wait_listening};
 
-/// Both programs use the seed's fixed port.
+/// Both programs use the seed's fixed port (so two test processes running
+/// at once would collide; within one, a lock takes turns).
 const PORT: u16 = 34422;
 static SEED_PORT: Mutex<()> = Mutex::new(());
 

@@ -1,0 +1,90 @@
+//! Faults during a transfer: the file changes under a blocking send that
+//! waits on a full socket. The result follows the file as it is when each
+//! chunk is read, and every byte reported went out.
+
+use super::{put, workdir};
+use std::sync::mpsc;
+use std::time::Duration;
+use wasm_sendfile_tests::{PEER_TIMEOUT, Peer, pattern, probe_against, read_all};
+
+/// A peer that reads nothing until told to, then reads to the end.
+fn held_peer() -> (
+    std::net::SocketAddr,
+    mpsc::Sender<()>,
+    std::thread::JoinHandle<Vec<u8>>,
+) {
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let (go, wait) = mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let conn = peer.accept();
+        wait.recv_timeout(PEER_TIMEOUT).expect("told to read");
+        read_all(conn, None)
+    });
+    (addr, go, reader)
+}
+
+#[test]
+fn a_file_truncated_during_a_blocked_send_gives_a_short_count() {
+    let dir = workdir();
+    let size = 32 << 20;
+    let data = pattern(size);
+    put(dir.path(), "f", &data);
+    let path = dir.path().join("f");
+    let (addr, go, reader) = held_peer();
+    let shrink = std::thread::spawn(move || {
+        // The socket fills within milliseconds; then the send waits.
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        go.send(()).unwrap();
+    });
+    let out = probe_against(addr, dir.path(), &["send", "file=/data/f"], |g| g);
+    shrink.join().unwrap();
+    let got = reader.join().unwrap();
+    out.assert_success();
+    assert_eq!(out.field("ok", "complete"), "true");
+    let sent = out.num("ok", "file") as usize;
+    assert!(sent < size, "not short: {out:#?}");
+    assert_eq!(got.len(), sent, "reported and received counts differ");
+    assert!(got == data[..sent], "bytes differ");
+}
+
+#[test]
+fn a_file_grown_during_a_blocked_to_eof_send_is_followed_to_its_new_end() {
+    let dir = workdir();
+    let first = pattern(8 << 20);
+    put(dir.path(), "f", &first);
+    let path = dir.path().join("f");
+    let more: Vec<u8> = pattern(3 << 20).iter().map(|b| b ^ 0xff).collect();
+    let (addr, go, reader) = held_peer();
+    let grow = {
+        let more = more.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(&more).unwrap();
+            go.send(()).unwrap();
+        })
+    };
+    let out = probe_against(addr, dir.path(), &["send", "file=/data/f"], |g| g);
+    grow.join().unwrap();
+    let got = reader.join().unwrap();
+    out.assert_success();
+    let total = (8 << 20) + (3 << 20);
+    assert_eq!(
+        out.line("ok"),
+        format!("ok total={total} file={total} complete=true")
+    );
+    let mut want = first;
+    want.extend_from_slice(&more);
+    assert!(got == want, "bytes differ");
+}
