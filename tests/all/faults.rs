@@ -88,3 +88,56 @@ fn a_file_grown_during_a_blocked_to_eof_send_is_followed_to_its_new_end() {
     want.extend_from_slice(&more);
     assert!(got == want, "bytes differ");
 }
+
+/// After the guest is gone: the peer sees the connection end, and no
+/// descriptor of this process is left on the source file.
+fn assert_released(
+    file: &std::path::Path,
+    go: mpsc::Sender<()>,
+    reader: std::thread::JoinHandle<Vec<u8>>,
+    size: usize,
+) {
+    go.send(()).unwrap();
+    let got = reader.join().unwrap();
+    assert!(got.len() < size, "the whole file went out");
+    assert!(got == pattern(size)[..got.len()], "bytes differ");
+    // Blocking-pool threads may hold the file a moment longer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while wasm_sendfile_tests::fds_open_on(file) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the source file is still open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_guest_killed_while_blocked_in_a_send_releases_socket_and_file() {
+    let dir = workdir();
+    let size = 32 << 20;
+    put(dir.path(), "f", &pattern(size));
+    let (addr, go, reader) = held_peer();
+    let out = probe_against(addr, dir.path(), &["send", "file=/data/f"], |g| {
+        g.timeout(Duration::from_secs(2))
+    });
+    assert_eq!(out.error.as_deref(), Some("guest timed out"), "{out:#?}");
+    assert_released(&dir.path().join("f"), go, reader, size);
+}
+
+#[test]
+fn a_guest_trapping_mid_transfer_releases_socket_and_file() {
+    let dir = workdir();
+    let size = 32 << 20;
+    put(dir.path(), "f", &pattern(size));
+    let (addr, go, reader) = held_peer();
+    let out = probe_against(
+        addr,
+        dir.path(),
+        &["socket-state", "state=trap-mid-transfer", "file=/data/f"],
+        |g| g,
+    );
+    assert!(!out.success && out.error.is_some(), "{out:#?}");
+    assert_eq!(out.field("ok", "complete"), "false");
+    assert_released(&dir.path().join("f"), go, reader, size);
+}

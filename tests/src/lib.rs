@@ -46,6 +46,7 @@ pub struct Guest {
     dirs: Vec<(PathBuf, String, FsPerms)>,
     env: Vec<(String, String)>,
     sendfile: Option<SendfileCtxBuilder>,
+    timeout: Duration,
 }
 
 /// What a finished guest left behind.
@@ -102,12 +103,20 @@ impl Guest {
             dirs: Vec::new(),
             env: Vec::new(),
             sendfile: Some(SendfileCtx::builder()),
+            timeout: GUEST_TIMEOUT,
         }
     }
 
     /// Adds guest arguments.
     pub fn args<S: ToString>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.args.extend(args.into_iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Kills the guest (drops its store, mid-call if need be) after `d`
+    /// instead of [`GUEST_TIMEOUT`]; its output then says "guest timed out".
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
         self
     }
 
@@ -168,7 +177,7 @@ impl Guest {
             .build()
             .unwrap();
         let result = rt.block_on(async {
-            tokio::time::timeout(GUEST_TIMEOUT, runner().run(&component, state)).await
+            tokio::time::timeout(self.timeout, runner().run(&component, state)).await
         });
         let (success, error) = match result {
             Err(_) => (false, Some("guest timed out".to_string())),
@@ -217,6 +226,16 @@ pub fn probe_to_collector(
     let received = peer.collect();
     let out = probe_against(addr, dir, args, setup);
     (out, received.join().unwrap())
+}
+
+/// The descriptors of this process open on `path` (from `/proc/self/fd`).
+pub fn fds_open_on(path: &Path) -> usize {
+    let path = path.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| *target == path)
+        .count()
 }
 
 /// Waits (bounded by [`PEER_TIMEOUT`]) until something listens on TCP

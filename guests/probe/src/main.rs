@@ -244,6 +244,15 @@ fn socket_state(args: &Args) -> std::io::Result<()> {
             println!("wrote={wrote}");
             report(&t.try_send(&stream));
         }
+        Some("trap-mid-transfer") => {
+            // Starts a transfer the peer does not read, then traps with the
+            // socket and file still open.
+            let stream = TcpStream::connect(args.addr())?;
+            let first = t.try_send(&stream);
+            report(&first);
+            std::io::stdout().flush()?;
+            panic!("trapping mid-transfer on purpose");
+        }
         Some("shutdown") => {
             let stream = TcpStream::connect(args.addr())?;
             stream.shutdown(std::net::Shutdown::Write)?;
