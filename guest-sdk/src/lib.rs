@@ -36,6 +36,12 @@ pub mod fs;
 pub mod net;
 mod sendfile;
 
+/// The capability's WIT bindings exactly as generated, for callers who
+/// want the calls themselves (no cursor, no resuming).
+pub mod raw {
+    pub use crate::bindings::wasm_sendfile::sendfile::sendfile::*;
+}
+
 pub use sendfile::{
     ErrorCode, SendError, SendFile, SendFlags, Sent, Target, sendfile, try_sendfile,
 };

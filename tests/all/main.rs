@@ -6,6 +6,7 @@ mod embedding;
 mod errors;
 mod faults;
 mod file_target;
+mod hostile;
 mod nonblocking;
 mod seeds;
 mod semantics;

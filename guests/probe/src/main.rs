@@ -263,6 +263,82 @@ fn socket_state(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `hostile case=...`: raw WIT calls a well-behaved SDK would never make.
+/// Outcomes print as `raw ok ...` or `raw err ...`; the handle cases trap.
+fn hostile(args: &Args) -> std::io::Result<()> {
+    use wasi::sockets::tcp::TcpSocket;
+    use wasm_sendfile_sdk::raw;
+    let file = open_source(args)?;
+    let stream = TcpStream::connect(args.addr())?;
+    let options = |headers: Vec<Vec<u8>>| raw::SendOptions {
+        headers,
+        trailers: Vec::new(),
+        flags: raw::SendFlags::empty(),
+        max_chunk: None,
+    };
+    let target = raw::Target::Socket(stream.socket());
+    let call = |offset: u64, count: raw::Count, headers: Vec<Vec<u8>>| match raw::blocking_send_file(
+        &target,
+        file.descriptor(),
+        offset,
+        count,
+        &options(headers),
+    ) {
+        Ok(t) => println!(
+            "raw ok total={} file={} complete={}",
+            t.total, t.file, t.complete
+        ),
+        Err(e) => println!(
+            "raw err code={} total={} file={}",
+            e.code.name(),
+            e.total,
+            e.file
+        ),
+    };
+    match args.get("case") {
+        Some("huge-count") => call(0, raw::Count::AtMost(u64::MAX), Vec::new()),
+        Some("max-offset") => call(u64::MAX, raw::Count::AtMost(u64::MAX), Vec::new()),
+        Some("max-off-t") => call(i64::MAX as u64, raw::Count::AtMost(u64::MAX), Vec::new()),
+        Some("many-headers") => call(0, raw::Count::ToEof, vec![Vec::new(); 5000]),
+        Some("huge-headers") => call(0, raw::Count::ToEof, vec![vec![b'h'; 8 << 20]]),
+        Some("stale-socket") => {
+            let socket = wasi::sockets::tcp_create_socket::create_tcp_socket(
+                wasi::sockets::network::IpAddressFamily::Ipv4,
+            )
+            .unwrap();
+            let handle = socket.handle();
+            drop(socket);
+            // SAFETY (of the guest, not the host): deliberately forges a handle
+            // that was just dropped; the host must trap, not crash.
+            let stale = unsafe { TcpSocket::from_handle(handle) };
+            let r = raw::send_file(
+                &raw::Target::Socket(&stale),
+                file.descriptor(),
+                0,
+                raw::Count::ToEof,
+                &options(Vec::new()),
+            );
+            std::mem::forget(stale);
+            println!("raw returned {}", r.is_ok());
+        }
+        Some("wrong-type") => {
+            // A descriptor's handle passed as a tcp-socket.
+            let forged = unsafe { TcpSocket::from_handle(file.descriptor().handle()) };
+            let r = raw::send_file(
+                &raw::Target::Socket(&forged),
+                file.descriptor(),
+                0,
+                raw::Count::ToEof,
+                &options(Vec::new()),
+            );
+            std::mem::forget(forged);
+            println!("raw returned {}", r.is_ok());
+        }
+        other => panic!("unknown case {other:?}"),
+    }
+    Ok(())
+}
+
 /// `open`: tries to open `file`, printing the error kind if it fails.
 fn open(args: &Args) -> std::io::Result<()> {
     match File::open(args.get("file").unwrap()) {
@@ -298,6 +374,7 @@ fn main() -> std::io::Result<()> {
         "socket-state" => socket_state(&args),
         "open" => open(&args),
         "net" => net(&args),
+        "hostile" => hostile(&args),
         other => panic!("unknown command {other}"),
     }
 }
