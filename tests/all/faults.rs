@@ -51,7 +51,11 @@ fn a_file_truncated_during_a_blocked_send_gives_a_short_count() {
     let sent = out.num("ok", "file") as usize;
     assert!(sent < size, "not short: {out:#?}");
     assert_eq!(got.len(), sent, "reported and received counts differ");
-    assert!(got == data[..sent], "bytes differ");
+    // Zero-copy: bytes already queued on the socket reference the file's
+    // pages, so past the new end they may reflect the truncation (see the
+    // WIT docs). The bytes the file still holds must be intact.
+    let kept = sent.min(1 << 20);
+    assert!(got[..kept] == data[..kept], "bytes differ");
 }
 
 #[test]
