@@ -145,3 +145,43 @@ fn a_guest_trapping_mid_transfer_releases_socket_and_file() {
     assert_eq!(out.field("ok", "complete"), "false");
     assert_released(&dir.path().join("f"), go, reader, size);
 }
+
+#[test]
+fn a_peer_reset_mid_transfer_reports_the_partial_count_and_moves_the_cursor_by_it() {
+    let dir = workdir();
+    let size = 32 << 20;
+    let data = pattern(size);
+    put(dir.path(), "f", &data);
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let resetter = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut conn = peer.accept();
+        let mut got = vec![0u8; 256 * 1024];
+        conn.read_exact(&mut got).unwrap();
+        // Close with unread data and SO_LINGER 0: the kernel sends RST.
+        rustix::net::sockopt::set_socket_linger(&conn, Some(Duration::ZERO)).unwrap();
+        drop(conn);
+        got
+    });
+    let out = probe_against(addr, dir.path(), &["cursor-reset", "file=/data/f"], |g| g);
+    let head = resetter.join().unwrap();
+    out.assert_success();
+    assert!(head == data[..head.len()], "bytes differ");
+    let first = out.num("first", "first");
+    assert!(
+        first >= head.len() as u64 && first < size as u64,
+        "{out:#?}"
+    );
+    assert_eq!(out.num("first", "position"), first);
+    let kind = out.field("second", "error");
+    assert!(
+        kind == "ConnectionReset" || kind == "BrokenPipe",
+        "{out:#?}"
+    );
+    assert_eq!(
+        out.num("second", "position"),
+        first,
+        "a failed call moved the cursor"
+    );
+}

@@ -157,6 +157,22 @@ fn cursor(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `cursor-reset`: cursor-mode `sendfile` of the whole file while the peer
+/// resets the connection part-way: Linux reports the bytes that went out
+/// (and the cursor moves by exactly those); the next call reports the error.
+fn cursor_reset(args: &Args) -> std::io::Result<()> {
+    let stream = TcpStream::connect(args.addr())?;
+    let mut file = open_source(args)?;
+    let len = file.len()?;
+    let first = sendfile(&stream, &mut file, None, len)?;
+    println!("first={first} position={}", file.position());
+    match sendfile(&stream, &mut file, None, len) {
+        Ok(n) => println!("second ok={n}"),
+        Err(e) => println!("second error={:?} position={}", e.kind(), file.position()),
+    }
+    Ok(())
+}
+
 /// `nonblock`: against a peer that does not read: `try_send` until the
 /// socket is full (a partial success), once more (would-block), then write
 /// `marker` so the test starts reading, then finish with waits.
@@ -371,6 +387,7 @@ fn main() -> std::io::Result<()> {
         "send" => send(&args),
         "cursor" => cursor(&args),
         "nonblock" => nonblock(&args),
+        "cursor-reset" => cursor_reset(&args),
         "socket-state" => socket_state(&args),
         "open" => open(&args),
         "net" => net(&args),
