@@ -3,11 +3,11 @@
 //! `naturalWidth`), the page must render (a screenshot), and the video's
 //! media requests must be answered as ranges (206).
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+mod common;
+
+use common::Server;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 const PAGE: &str = r#"<!doctype html>
 <html><head><title>wasm-sendfile</title></head>
@@ -67,28 +67,8 @@ fn headless_chromium_renders_the_page_and_streams_the_video_by_ranges() {
     let clip: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
     std::fs::write(site.path().join("clip.webm"), clip).unwrap();
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
-        .args(["serve", site.path().to_str().unwrap(), "--listen", &addr])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, log) = std::sync::mpsc::channel();
-    let stdout = server.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let first = log.recv_timeout(Duration::from_secs(60)).unwrap();
-    assert!(first.starts_with("serving"), "{first}");
-
-    let url = format!("http://{addr}/");
+    let server = Server::start(site.path(), &[]);
+    let url = server.url("/");
     let profile = tempfile::tempdir().unwrap();
     let dom = chromium(&["--dump-dom", &url], profile.path());
     let dom_text = String::from_utf8_lossy(&dom.stdout);
@@ -117,10 +97,7 @@ fn headless_chromium_renders_the_page_and_streams_the_video_by_ranges() {
         std::fs::copy(&shot, keep).unwrap();
     }
 
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = server.kill();
-    let _ = server.wait();
-    let lines: Vec<String> = log.try_iter().collect();
+    let lines = server.log_lines();
     assert!(
         lines.iter().any(|l| l.contains("\"GET /pic.png\" 200")),
         "{lines:?}"

@@ -1,70 +1,14 @@
 //! `wasm-sendfile serve` as users meet it: the real binary serving a real
 //! directory to real clients (curl, Python's http.client, raw sockets).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
 
-/// A running `wasm-sendfile serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: std::sync::mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
-            .args([
-                "serve",
-                dir.to_str().unwrap(),
-                "--listen",
-                &addr.to_string(),
-            ])
-            .args(["--idle-timeout", "5"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let (tx, log) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = log.recv_timeout(TIMEOUT).expect("server started");
-        assert_eq!(first, format!("serving /srv on http://{addr}"));
-        Server { child, addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// The access-log lines printed so far.
-    fn log_lines(&self) -> Vec<String> {
-        std::thread::sleep(Duration::from_millis(200));
-        self.log.try_iter().collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Server, TIMEOUT};
 
 /// Runs curl with `args`; returns its stdout.
 fn curl(args: &[&str]) -> Vec<u8> {
@@ -99,7 +43,7 @@ fn site() -> tempfile::TempDir {
 #[test]
 fn curl_get_head_types_and_bodies() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     assert_eq!(curl_text(&[&s.url("/")]), "<h1>home</h1>\n");
     assert_eq!(curl_text(&[&s.url("/docs/")]), "<p>docs</p>");
     let head = curl_text(&["-I", &s.url("/docs/a.txt")]);
@@ -124,7 +68,7 @@ fn curl_get_head_types_and_bodies() {
 #[test]
 fn curl_ranges_including_suffix_and_unsatisfiable() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let url = s.url("/docs/a.txt");
     assert_eq!(curl_text(&["-r", "2-5", &url]), "2345");
     assert_eq!(curl_text(&["-r", "15-", &url]), "fghij");
@@ -145,7 +89,7 @@ fn curl_ranges_including_suffix_and_unsatisfiable() {
 #[test]
 fn curl_conditional_requests_give_304() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let url = s.url("/docs/a.txt");
     let head = curl_text(&["-I", &url]);
     let header = |name: &str| {
@@ -173,7 +117,7 @@ fn refusals_traversal_missing_and_methods() {
     let outside = dir.path().parent().unwrap().join("outside-secret.txt");
     std::fs::write(&outside, "secret").unwrap();
     std::os::unix::fs::symlink(&outside, dir.path().join("link.txt")).unwrap();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let code = |args: &[&str]| {
         let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
         all.extend_from_slice(args);
@@ -204,7 +148,7 @@ fn refusals_traversal_missing_and_methods() {
 #[test]
 fn keep_alive_reuses_one_connection() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let out = curl_text(&[
         "-o",
         "/dev/null",
@@ -224,7 +168,7 @@ fn keep_alive_reuses_one_connection() {
 #[test]
 fn python_http_client_keeps_the_connection() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let script = format!(
         "import http.client\n\
          c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=30)\n\
@@ -264,7 +208,7 @@ fn python_http_client_keeps_the_connection() {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let mut conn = TcpStream::connect(s.addr).unwrap();
     conn.set_read_timeout(Some(TIMEOUT)).unwrap();
     conn.write_all(
@@ -286,7 +230,7 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn a_stalled_client_does_not_hold_up_the_others() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     // Asks for 5 MB and never reads: its socket fills up and stays full.
     let mut stalled = TcpStream::connect(s.addr).unwrap();
     stalled
@@ -331,7 +275,7 @@ fn raw(addr: SocketAddr, request: &[u8]) -> String {
 #[test]
 fn malformed_oversized_and_overlong_requests_get_small_errors() {
     let dir = site();
-    let s = Server::start(dir.path());
+    let s = Server::start(dir.path(), &["--idle-timeout", "5"]);
     let bad = raw(s.addr, b"\x16\x03\x01 not http\r\n\r\n");
     assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
     assert!(bad.ends_with("\r\n\r\n400 Bad Request\n"), "{bad}");
@@ -351,25 +295,11 @@ fn malformed_oversized_and_overlong_requests_get_small_errors() {
 #[test]
 fn idle_connections_are_closed_and_the_limit_gives_503() {
     let dir = site();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
-        .args([
-            "serve",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            &addr.to_string(),
-        ])
-        .args(["--idle-timeout", "2", "--max-connections", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.next().unwrap().unwrap().starts_with("serving"));
+    let s = Server::start(
+        dir.path(),
+        &["--idle-timeout", "2", "--max-connections", "2"],
+    );
+    let addr = s.addr;
     let idle1 = TcpStream::connect(addr).unwrap();
     let _idle2 = TcpStream::connect(addr).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -395,6 +325,4 @@ fn idle_connections_are_closed_and_the_limit_gives_503() {
         ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.ends_with("abcdefghij"),
         "{ok}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -1,0 +1,72 @@
+//! A running `wasm-sendfile serve`, shared by the test binaries that use it.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+/// How long a test waits for the server or a client.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `wasm-sendfile serve` on a free loopback port, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    log: Receiver<String>,
+}
+
+impl Server {
+    /// Serves `dir` with the given extra `serve` flags; returns once the
+    /// server says it is listening.
+    pub fn start(dir: &Path, flags: &[&str]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+            .args([
+                "serve",
+                dir.to_str().unwrap(),
+                "--listen",
+                &addr.to_string(),
+            ])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, log) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = log.recv_timeout(TIMEOUT).expect("server started");
+        assert_eq!(first, format!("serving /srv on http://{addr}"));
+        Server { child, addr, log }
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The access-log lines printed so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
