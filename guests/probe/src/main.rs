@@ -282,7 +282,6 @@ fn socket_state(args: &Args) -> std::io::Result<()> {
 /// `hostile case=...`: raw WIT calls a well-behaved SDK would never make.
 /// Outcomes print as `raw ok ...` or `raw err ...`; the handle cases trap.
 fn hostile(args: &Args) -> std::io::Result<()> {
-    use wasi::sockets::tcp::TcpSocket;
     use wasm_sendfile_sdk::raw;
     let file = open_source(args)?;
     let stream = TcpStream::connect(args.addr())?;
@@ -324,35 +323,38 @@ fn hostile(args: &Args) -> std::io::Result<()> {
             .unwrap();
             let handle = socket.handle();
             drop(socket);
-            // SAFETY (of the guest, not the host): deliberately forges a handle
-            // that was just dropped; the host must trap, not crash.
-            let stale = unsafe { TcpSocket::from_handle(handle) };
-            let r = raw::send_file(
-                &raw::Target::Socket(&stale),
-                file.descriptor(),
-                0,
-                raw::Count::ToEof,
-                &options(Vec::new()),
-            );
-            std::mem::forget(stale);
-            println!("raw returned {}", r.is_ok());
+            // A handle that was just dropped.
+            send_with_forged_socket(handle, &file, &options(Vec::new()));
         }
+        // A descriptor's handle passed as a tcp-socket.
         Some("wrong-type") => {
-            // A descriptor's handle passed as a tcp-socket.
-            let forged = unsafe { TcpSocket::from_handle(file.descriptor().handle()) };
-            let r = raw::send_file(
-                &raw::Target::Socket(&forged),
-                file.descriptor(),
-                0,
-                raw::Count::ToEof,
-                &options(Vec::new()),
-            );
-            std::mem::forget(forged);
-            println!("raw returned {}", r.is_ok());
+            send_with_forged_socket(file.descriptor().handle(), &file, &options(Vec::new()))
         }
         other => panic!("unknown case {other:?}"),
     }
     Ok(())
+}
+
+/// Calls `send-file` with a tcp-socket forged from `handle`: the host must
+/// trap the guest (so nothing is printed), never crash.
+fn send_with_forged_socket(
+    handle: u32,
+    file: &File,
+    options: &wasm_sendfile_sdk::raw::SendOptions,
+) {
+    use wasm_sendfile_sdk::raw;
+    // SAFETY (of the guest, not the host): deliberately forges a handle the
+    // guest does not own as a tcp-socket; it is forgotten, never dropped.
+    let forged = unsafe { wasi::sockets::tcp::TcpSocket::from_handle(handle) };
+    let r = raw::send_file(
+        &raw::Target::Socket(&forged),
+        file.descriptor(),
+        0,
+        raw::Count::ToEof,
+        options,
+    );
+    std::mem::forget(forged);
+    println!("raw returned {}", r.is_ok());
 }
 
 /// `open`: tries to open `file`, printing the error kind if it fails.
