@@ -3,7 +3,9 @@
 //! [`crate::add_to_linker_async`] directly.
 
 use crate::ctx::SendfileCtx;
+use crate::memory::{MemoryTracker, MemoryUsage};
 use crate::view::{SendfileCtxView, SendfileView};
+use std::sync::Arc;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::Command;
@@ -17,6 +19,8 @@ pub struct CommandState {
     pub sendfile: SendfileCtx,
     /// The resource table both share.
     pub table: ResourceTable,
+    /// Records the guest's linear memory (see [`CommandState::memory_usage`]).
+    pub memory: MemoryTracker,
 }
 
 impl CommandState {
@@ -26,7 +30,13 @@ impl CommandState {
             wasi,
             sendfile,
             table: ResourceTable::new(),
+            memory: MemoryTracker::new(),
         }
+    }
+
+    /// The guest's linear-memory figures, readable while it runs.
+    pub fn memory_usage(&self) -> Arc<MemoryUsage> {
+        self.memory.usage()
     }
 }
 
@@ -80,6 +90,7 @@ impl Runner {
         state: CommandState,
     ) -> wasmtime::Result<Result<(), ()>> {
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
         let command = Command::instantiate_async(&mut store, component, &self.linker).await?;
         command.wasi_cli_run().call_run(&mut store).await
     }

@@ -81,6 +81,14 @@ impl SendfileCtxBuilder {
         self
     }
 
+    /// Set `SO_REUSEPORT` on the sockets guests bind, so several instances
+    /// can listen on the same port (one per core, say) and the kernel
+    /// spreads incoming connections between them. Off by default.
+    pub fn reuse_port(mut self, reuse: bool) -> Self {
+        self.policy.reuse_port = reuse;
+        self
+    }
+
     /// Count into these metrics (to aggregate several stores); by default
     /// each context gets its own.
     pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {

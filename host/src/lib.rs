@@ -73,6 +73,7 @@ mod bindings;
 pub mod command;
 mod ctx;
 mod linker;
+mod memory;
 mod metrics;
 mod p2;
 mod policy;
@@ -83,6 +84,7 @@ mod view;
 
 pub use ctx::{SendfileCtx, SendfileCtxBuilder};
 pub use linker::{add_only_sendfile_to_linker_async, add_to_linker_async};
+pub use memory::{MemoryTracker, MemoryUsage};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use policy::{AddrRule, AddrRuleParseError, Policy};
 pub use sockets::TcpSocket;

@@ -123,6 +123,10 @@ pub struct Policy {
     pub bind: Vec<AddrRule>,
     /// Addresses a socket may connect to. Empty: none.
     pub connect: Vec<AddrRule>,
+    /// Whether bound sockets get `SO_REUSEPORT`, so several instances
+    /// (each in its own store) can listen on one port and the kernel spreads
+    /// connections between them. Off by default.
+    pub reuse_port: bool,
 }
 
 impl Default for Policy {
@@ -133,6 +137,7 @@ impl Default for Policy {
             max_header_trailer_bytes: DEFAULT_MAX_HEADER_TRAILER_BYTES,
             bind: Vec::new(),
             connect: Vec::new(),
+            reuse_port: false,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One client connection: read requests, send replies, in order
 //! (pipelined requests wait in the buffer), never blocking.
 
+use crate::Config;
+use crate::body::{Streamed, Via};
 use crate::files::{self, Reply};
 use crate::http::{self, Parsed};
 use std::io::ErrorKind;
@@ -24,6 +26,8 @@ struct Outgoing {
     reply: Reply,
     head_sent: usize,
     file_sent: u64,
+    /// The body's state when it is not sent by sendfile.
+    streamed: Streamed,
     method: String,
     target: String,
     started_ns: u64,
@@ -80,11 +84,11 @@ impl Conn {
     }
 
     /// Makes what progress the socket allows now.
-    pub fn step(&mut self, root: &str) -> State {
+    pub fn step(&mut self, cfg: &Config) -> State {
         if !self.wants_write() && self.read().is_err() {
             return State::Closed;
         }
-        self.advance(root)
+        self.advance(cfg)
     }
 
     /// Reads what has arrived (up to the head limit).
@@ -109,12 +113,12 @@ impl Conn {
 
     /// Sends, then parses the next request, until the socket is full or no
     /// complete request is buffered.
-    fn advance(&mut self, root: &str) -> State {
+    fn advance(&mut self, cfg: &Config) -> State {
         loop {
             if self.out.is_some() {
-                match self.send() {
+                match self.send(cfg.via) {
                     Ok(true) => {
-                        self.log_done();
+                        self.log_done(cfg.access_log);
                         if self.closing {
                             return State::Closed;
                         }
@@ -129,7 +133,7 @@ impl Conn {
                     let keep_alive = req.keep_alive();
                     self.closing = !keep_alive;
                     self.start(
-                        files::reply(root, &req, keep_alive),
+                        files::reply(&cfg.root, &req, keep_alive),
                         &req.method,
                         &req.target,
                     );
@@ -159,6 +163,7 @@ impl Conn {
             reply,
             head_sent: 0,
             file_sent: 0,
+            streamed: Streamed::default(),
             method: method.to_string(),
             target: target.to_string(),
             started_ns: now_ns(),
@@ -167,10 +172,11 @@ impl Conn {
 
     /// Sends what the socket takes of the current reply; `Ok(true)` when
     /// all of it is out.
-    fn send(&mut self) -> std::io::Result<bool> {
+    fn send(&mut self, via: Via) -> std::io::Result<bool> {
         let out = self.out.as_mut().expect("a reply");
         let head = &out.reply.head;
-        let Some((file, start, len)) = &out.reply.body else {
+        let body = out.reply.body.as_ref();
+        if body.is_none() || via != Via::Sendfile {
             while out.head_sent < head.len() {
                 match self.stream.try_write(&head[out.head_sent..]) {
                     Ok(n) => {
@@ -181,8 +187,29 @@ impl Conn {
                     Err(e) => return Err(e),
                 }
             }
+        }
+        let Some((file, start, len)) = body else {
             return Ok(true);
         };
+        if via != Via::Sendfile {
+            while out.file_sent < *len {
+                let (pos, left) = (start + out.file_sent, len - out.file_sent);
+                match out.streamed.step(via, &self.stream, file, pos, left) {
+                    Ok(0) => {
+                        // The file shrank: the promised length is wrong.
+                        self.closing = true;
+                        return Ok(true);
+                    }
+                    Ok(n) => {
+                        out.file_sent += n;
+                        self.last_active = now_ns();
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(true);
+        }
         let mut transfer = SendFile::new(file)
             .offset(start + out.file_sent)
             .count(len - out.file_sent);
@@ -207,8 +234,11 @@ impl Conn {
     }
 
     /// One access-log line: peer, method, target, status, bytes, duration.
-    fn log_done(&mut self) {
+    fn log_done(&mut self, enabled: bool) {
         let out = self.out.take().expect("a reply");
+        if !enabled {
+            return;
+        }
         let bytes = out.head_sent as u64 + out.file_sent;
         let ms = (now_ns() - out.started_ns) as f64 / 1e6;
         println!(

@@ -7,8 +7,13 @@
 //! holds up the others. Limits, from the environment:
 //! `STATIC_MAX_CONNECTIONS` (default 512; over it: 503 and close) and
 //! `STATIC_IDLE_SECS` (default 30; a connection making no progress that
-//! long is closed).
+//! long is closed). `STATIC_ACCESS_LOG=0` turns the access log off;
+//! `STATIC_BODY` picks how bodies are sent (`sendfile`, the default, or the
+//! plain WASI `copy` and `splice` paths, for comparison); `STATIC_WORKER`
+//! (set by `wasm-sendfile serve`) numbers instances sharing one port, of
+//! which only the first announces itself.
 
+mod body;
 mod conn;
 mod files;
 mod http;
@@ -17,6 +22,16 @@ use conn::{Conn, State};
 use std::io::ErrorKind;
 use wasi::clocks::monotonic_clock;
 use wasm_sendfile_sdk::net::TcpListener;
+
+/// What every connection needs to know.
+pub struct Config {
+    /// The served directory (a preopen, or a path under one).
+    pub root: String,
+    /// How bodies are sent.
+    pub via: body::Via,
+    /// Whether to print an access-log line per request.
+    pub access_log: bool,
+}
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -37,9 +52,21 @@ fn main() -> std::io::Result<()> {
     })?;
     let max_conns = env_num("STATIC_MAX_CONNECTIONS", 512) as usize;
     let idle_ns = env_num("STATIC_IDLE_SECS", 30) * 1_000_000_000;
+    let via = std::env::var("STATIC_BODY").unwrap_or_else(|_| "sendfile".into());
+    let Some(via) = body::Via::parse(&via) else {
+        eprintln!("STATIC_BODY `{via}`: expected sendfile, copy or splice");
+        std::process::exit(2);
+    };
+    let cfg = Config {
+        root,
+        via,
+        access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,
+    };
 
     let listener = TcpListener::bind(addr)?;
-    println!("serving {root} on http://{}", listener.local_addr()?);
+    if env_num("STATIC_WORKER", 0) == 0 {
+        println!("serving {} on http://{}", cfg.root, listener.local_addr()?);
+    }
     let incoming = listener.subscribe();
     let mut conns: Vec<Conn> = Vec::new();
     loop {
@@ -58,7 +85,7 @@ fn main() -> std::io::Result<()> {
                 1 => {}
                 i => {
                     let k = i as usize - 2;
-                    if conns[k].step(&root) == State::Closed {
+                    if conns[k].step(&cfg) == State::Closed {
                         closed.push(k);
                     }
                 }

@@ -59,7 +59,8 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         self.table.get(&network)?;
         let addr = SocketAddr::from(local_address);
         let allowed = self.ctx.policy.may_bind(addr);
-        Ok(self.socket(&this)?.start_bind(addr, allowed)?)
+        let reuse_port = self.ctx.policy.reuse_port;
+        Ok(self.socket(&this)?.start_bind(addr, allowed, reuse_port)?)
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {

@@ -189,8 +189,14 @@ impl TcpSocket {
         }
     }
 
-    /// `start-bind`. `allowed` is the host policy's verdict on `addr`.
-    pub(crate) fn start_bind(&mut self, addr: SocketAddr, allowed: bool) -> Result<()> {
+    /// `start-bind`. `allowed` is the host policy's verdict on `addr`;
+    /// `reuse_port` sets `SO_REUSEPORT` (see [`crate::Policy::reuse_port`]).
+    pub(crate) fn start_bind(
+        &mut self,
+        addr: SocketAddr,
+        allowed: bool,
+        reuse_port: bool,
+    ) -> Result<()> {
         self.check_no_pending()?;
         let State::Default(socket) = &self.state else {
             return Err(ErrorCode::InvalidState);
@@ -205,6 +211,9 @@ impl TcpSocket {
         // Like std and wasmtime-wasi: let a restarted server reuse a port
         // whose old connections linger in TIME_WAIT.
         socket.set_reuseaddr(true).map_err(ErrorCode::from)?;
+        if reuse_port {
+            socket.set_reuseport(true).map_err(ErrorCode::from)?;
+        }
         socket.bind(addr).map_err(|e| match e.raw_os_error() {
             Some(libc::EADDRNOTAVAIL) => ErrorCode::AddressNotBindable,
             _ => ErrorCode::from(e),

@@ -1,0 +1,57 @@
+//! `wasm-sendfile`: runs WASI 0.2 components with the sendfile capability.
+
+mod run;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "wasm-sendfile", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a component's `wasi:cli/run` with the sendfile capability.
+    Run(run::RunArgs),
+    /// Serve a directory over HTTP/1.1 with the bundled static-server guest.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Cmd::Run(args) => run::run(args).await,
+            Cmd::Serve(args) => serve::serve(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, without the wasm backtrace
+/// (which wasmtime puts in the chain as a multi-line message).
+fn one_line(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .map(|m| m.lines().next().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

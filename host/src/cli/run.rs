@@ -1,0 +1,144 @@
+//! `wasm-sendfile run`: one component, with the grants given on the
+//! command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use wasm_sendfile::command::{CommandState, Runner};
+use wasm_sendfile::{AddrRule, Metrics, SendfileCtx};
+use wasmtime::component::Component;
+use wasmtime::error::Context;
+use wasmtime::{Result, bail};
+use wasmtime_wasi::{FsPerms, WasiCtx};
+
+/// Sample guests built into this binary, runnable by name.
+const BUNDLED: &[(&str, &[u8])] = &[
+    ("song-server", wasm_sendfile_artifacts::SONG_SERVER_WASM),
+    ("song-client", wasm_sendfile_artifacts::SONG_CLIENT_WASM),
+    ("static-server", wasm_sendfile_artifacts::STATIC_SERVER_WASM),
+];
+
+#[derive(clap::Args, Clone)]
+pub struct RunArgs {
+    /// The component (.wasm) to run, or the name of a bundled sample guest
+    /// (song-server, song-client, static-server).
+    pub component: PathBuf,
+    /// Grant a host directory, as HOST or HOST::GUEST (like `wasmtime run`).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    pub dirs: Vec<String>,
+    /// Grant a directory read-only, as HOST or HOST::GUEST.
+    #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
+    pub dirs_ro: Vec<String>,
+    /// Set an environment variable for the guest.
+    #[arg(long = "env", value_name = "K=V")]
+    pub envs: Vec<String>,
+    /// Let the guest bind/listen on ADDR (IP, IP:PORT, [IPv6]:PORT, *, *:PORT).
+    #[arg(long = "allow-bind", value_name = "ADDR")]
+    pub allow_bind: Vec<AddrRule>,
+    /// Let the guest connect to ADDR (same forms as --allow-bind).
+    #[arg(long = "allow-connect", value_name = "ADDR")]
+    pub allow_connect: Vec<AddrRule>,
+    /// Let the guest use writable files as sendfile targets.
+    #[arg(long)]
+    pub allow_file_targets: bool,
+    /// Most file bytes per system call.
+    #[arg(long, value_name = "BYTES")]
+    pub max_chunk: Option<u64>,
+    /// Arguments passed to the guest (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+fn split_dir(spec: &str) -> (&str, &str) {
+    spec.split_once("::").unwrap_or((spec, spec))
+}
+
+impl RunArgs {
+    /// The guest's WASI context: args, env, stdio and preopens.
+    pub fn wasi_ctx(&self) -> Result<WasiCtx> {
+        let mut b = WasiCtx::builder();
+        b.inherit_stdio();
+        b.arg(self.component.display().to_string());
+        for a in &self.args {
+            b.arg(a);
+        }
+        for e in &self.envs {
+            let Some((k, v)) = e.split_once('=') else {
+                bail!("--env `{e}`: expected K=V");
+            };
+            b.env(k, v);
+        }
+        let grants = self
+            .dirs
+            .iter()
+            .map(|d| (d, FsPerms::ReadWrite))
+            .chain(self.dirs_ro.iter().map(|d| (d, FsPerms::ReadOnly)));
+        for (spec, perms) in grants {
+            let (host, guest) = split_dir(spec);
+            b.preopened_dir(host, guest, perms)
+                .with_context(|| format!("--dir `{host}`"))?;
+        }
+        Ok(b.build())
+    }
+
+    /// The capability's context, counting into `metrics`; `reuse_port` lets
+    /// several instances listen on one port.
+    pub fn sendfile_ctx(&self, metrics: Arc<Metrics>, reuse_port: bool) -> Result<SendfileCtx> {
+        let mut b = SendfileCtx::builder()
+            .allow_file_targets(self.allow_file_targets)
+            .reuse_port(reuse_port)
+            .metrics(metrics);
+        if let Some(n) = self.max_chunk {
+            if n == 0 {
+                bail!("--max-chunk must be positive");
+            }
+            b = b.max_chunk(n);
+        }
+        for r in &self.allow_bind {
+            b = b.allow_bind(*r);
+        }
+        for r in &self.allow_connect {
+            b = b.allow_connect(*r);
+        }
+        Ok(b.build())
+    }
+}
+
+/// A component from a file, or a bundled sample when no such file exists.
+pub fn load(engine: &wasmtime::Engine, path: &Path) -> Result<Component> {
+    let bundled = BUNDLED
+        .iter()
+        .find(|(name, _)| path.as_os_str() == *name && !path.exists());
+    match bundled {
+        Some((name, bytes)) => {
+            Component::new(engine, bytes).with_context(|| format!("loading bundled `{name}`"))
+        }
+        None => Component::from_file(engine, path)
+            .with_context(|| format!("loading `{}`", path.display())),
+    }
+}
+
+/// Runs `component` with `state` and turns its ending into an exit code.
+pub async fn exit_code(
+    runner: &Runner,
+    component: &Component,
+    state: CommandState,
+) -> Result<ExitCode> {
+    match runner.run(component, state).await {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(())) => Ok(ExitCode::FAILURE),
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => Ok(ExitCode::from(exit.0.clamp(0, 255) as u8)),
+            None => Err(e.context("guest trapped")),
+        },
+    }
+}
+
+/// `wasm-sendfile run`.
+pub async fn run(args: RunArgs) -> Result<ExitCode> {
+    let engine = wasmtime::Engine::default();
+    let runner = Runner::new(&engine)?;
+    let component = load(&engine, &args.component)?;
+    let state = CommandState::new(args.wasi_ctx()?, args.sendfile_ctx(Arc::default(), false)?);
+    exit_code(&runner, &component, state).await
+}
