@@ -1,0 +1,204 @@
+//! The results as Markdown: one table per workload with ratios against the
+//! native server and nginx, the scaling, call-overhead and memory checks,
+//! and the targets with whether each holds. Written to a file and between
+//! the README's `bench:begin`/`bench:end` markers.
+
+use crate::servers::Kind;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One server's figures for one workload (medians over the runs).
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Which server.
+    pub kind: Kind,
+    /// GB/s (throughput) or requests/s.
+    pub rate: f64,
+    /// Server CPU seconds (user + system) per GB of body sent.
+    pub cpu_per_gb: f64,
+    /// Largest server RSS during the measurements.
+    pub peak_rss: u64,
+    /// Largest guest linear memory (guest servers).
+    pub guest_memory: Option<u64>,
+}
+
+/// A workload's table.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// The heading.
+    pub title: String,
+    /// The rate's unit (`GB/s`, `req/s`).
+    pub unit: &'static str,
+    /// One row per server that ran.
+    pub rows: Vec<Row>,
+    /// Servers that could not run, with the reason.
+    pub skipped: Vec<(Kind, String)>,
+}
+
+impl Table {
+    /// The row of `kind`, if it ran.
+    pub fn row(&self, kind: Kind) -> Option<&Row> {
+        self.rows.iter().find(|r| r.kind == kind)
+    }
+
+    /// `kind`'s rate over `base`'s.
+    pub fn rate_ratio(&self, kind: Kind, base: Kind) -> Option<f64> {
+        Some(self.row(kind)?.rate / self.row(base)?.rate)
+    }
+
+    /// `kind`'s CPU per GB over `base`'s.
+    pub fn cpu_ratio(&self, kind: Kind, base: Kind) -> Option<f64> {
+        Some(self.row(kind)?.cpu_per_gb / self.row(base)?.cpu_per_gb)
+    }
+}
+
+/// A checked target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// What is promised.
+    pub what: String,
+    /// What was measured.
+    pub measured: String,
+    /// Whether it holds (`None`: not measured).
+    pub holds: Option<bool>,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// When and where.
+    pub preamble: Vec<String>,
+    /// The per-workload tables.
+    pub tables: Vec<Table>,
+    /// Multi-core scaling rows: (workers, 1 KiB req/s, 64 KiB req/s).
+    pub scaling: Vec<(usize, f64, f64)>,
+    /// Nanoseconds per call: (through the guest, bare syscall).
+    pub call_ns: Option<(f64, f64)>,
+    /// The 4 GiB check: (file bytes, guest linear memory peak, host RSS growth).
+    pub flat: Option<(u64, u64, u64)>,
+    /// The targets.
+    pub targets: Vec<Target>,
+    /// Notes on anything that could not be measured.
+    pub notes: Vec<String>,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("–".into(), |r| format!("{r:.2}×"))
+}
+
+fn rate(value: f64, unit: &str) -> String {
+    if unit == "GB/s" {
+        format!("{value:.2} GB/s")
+    } else {
+        format!("{value:.0} req/s")
+    }
+}
+
+impl Report {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        for line in &self.preamble {
+            let _ = writeln!(s, "{line}");
+        }
+        for t in &self.tables {
+            let _ = writeln!(s, "\n**{}**\n", t.title);
+            let _ = writeln!(
+                s,
+                "| server | {} | × native | × nginx | CPU s/GB | CPU × native | peak RSS | guest memory |",
+                t.unit
+            );
+            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
+            for r in &t.rows {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {:.3} | {} | {} | {} |",
+                    r.kind.label(),
+                    rate(r.rate, t.unit),
+                    ratio(t.rate_ratio(r.kind, Kind::Native)),
+                    ratio(t.rate_ratio(r.kind, Kind::Nginx)),
+                    r.cpu_per_gb,
+                    ratio(t.cpu_ratio(r.kind, Kind::Native)),
+                    mib(r.peak_rss),
+                    r.guest_memory.map_or("–".into(), mib),
+                );
+            }
+            for (kind, why) in &t.skipped {
+                let _ = writeln!(s, "| {} | skipped: {why} | | | | | | |", kind.label());
+            }
+        }
+        if !self.scaling.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n**`serve --workers N`, 64 keep-alive connections, server and wrk sharing both cores**\n"
+            );
+            let _ = writeln!(s, "| workers | 1 KiB req/s | 64 KiB req/s |");
+            let _ = writeln!(s, "|--:|--:|--:|");
+            let base = self.scaling.first().copied();
+            for &(w, small, medium) in &self.scaling {
+                let scale = |v: f64, b: f64| format!("{v:.0} ({:.2}×)", v / b);
+                let (bs, bm) = base.map_or((small, medium), |b| (b.1, b.2));
+                let _ = writeln!(s, "| {w} | {} | {} |", scale(small, bs), scale(medium, bm));
+            }
+        }
+        if let Some((guest, bare)) = self.call_ns {
+            let _ = writeln!(s, "\n**One non-blocking 1-byte call**\n");
+            let _ = writeln!(s, "| path | ns per call |");
+            let _ = writeln!(s, "|---|--:|");
+            let _ = writeln!(
+                s,
+                "| guest `send-file` through the component boundary | {guest:.0} |"
+            );
+            let _ = writeln!(s, "| bare `sendfile(2)` from native code | {bare:.0} |");
+            let _ = writeln!(s, "| ratio | {:.2}× |", guest / bare);
+        }
+        if let Some((size, guest, growth)) = self.flat {
+            let _ = writeln!(s, "\n**Memory while serving a {} file**\n", mib(size));
+            let _ = writeln!(s, "| measure | value |");
+            let _ = writeln!(s, "|---|--:|");
+            let _ = writeln!(s, "| guest linear memory, peak | {} |", mib(guest));
+            let _ = writeln!(
+                s,
+                "| host RSS growth during the transfer | {} |",
+                mib(growth)
+            );
+        }
+        if !self.targets.is_empty() {
+            let _ = writeln!(s, "\n**Targets**\n");
+            let _ = writeln!(s, "| target | measured | holds |");
+            let _ = writeln!(s, "|---|---|:-:|");
+            for t in &self.targets {
+                let holds = match t.holds {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "not measured",
+                };
+                let _ = writeln!(s, "| {} | {} | {holds} |", t.what, t.measured);
+            }
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "\n{n}");
+        }
+        s
+    }
+}
+
+/// Replaces what lies between `<!-- bench:begin -->` and
+/// `<!-- bench:end -->` in `readme` with `body`.
+pub fn splice_into_readme(readme: &Path, body: &str) -> std::io::Result<()> {
+    const BEGIN: &str = "<!-- bench:begin -->";
+    const END: &str = "<!-- bench:end -->";
+    let text = std::fs::read_to_string(readme)?;
+    let (Some(a), Some(b)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(std::io::Error::other(format!(
+            "{} has no {BEGIN} … {END} markers",
+            readme.display()
+        )));
+    };
+    let new = format!("{}{BEGIN}\n{body}{}", &text[..a], &text[b..]);
+    std::fs::write(readme, new)
+}
