@@ -1,6 +1,9 @@
 //! `cargo bench -p bench`: one non-blocking 1-byte `send-file` through the
 //! component boundary against the bare `sendfile(2)` it ends in.
 
+// criterion's macros define undocumented functions.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::io::Write;
 
