@@ -89,3 +89,63 @@ fn bad_flags_are_refused_before_running() {
         stderr(&out)
     );
 }
+
+#[test]
+fn serve_workers_share_one_port_and_report_stats_on_sigint() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("f.bin"), &body).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+        .args(["serve", dir.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--workers", "2", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Port 0 is resolved once by the host, so every worker shares it.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("serving /srv on http://")
+        .unwrap();
+    let addr: std::net::SocketAddr = url.parse().unwrap();
+    assert_ne!(addr.port(), 0);
+    // Many short connections: the kernel spreads them over both workers.
+    let clients: Vec<_> = (0..24)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                s.write_all(b"GET /f.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).unwrap();
+                got
+            })
+        })
+        .collect();
+    for c in clients {
+        let got = c.join().unwrap();
+        let split = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(got[split..] == body[..], "body differs");
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stats = err
+        .lines()
+        .find(|l| l.starts_with("stats:"))
+        .expect("a stats line");
+    assert!(stats.contains("workers=2"), "{stats}");
+    assert!(
+        stats.contains(&format!("zero_copy_bytes={}", 24 * body.len())),
+        "{stats}"
+    );
+}

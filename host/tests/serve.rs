@@ -297,7 +297,15 @@ fn idle_connections_are_closed_and_the_limit_gives_503() {
     let dir = site();
     let s = Server::start(
         dir.path(),
-        &["--idle-timeout", "2", "--max-connections", "2"],
+        // One worker: the connection limit is per worker.
+        &[
+            "--idle-timeout",
+            "2",
+            "--max-connections",
+            "2",
+            "--workers",
+            "1",
+        ],
     );
     let addr = s.addr;
     let idle1 = TcpStream::connect(addr).unwrap();

@@ -7,6 +7,7 @@ mod errors;
 mod faults;
 mod file_target;
 mod hostile;
+mod model;
 mod nonblocking;
 mod seeds;
 mod semantics;

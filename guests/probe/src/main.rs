@@ -135,6 +135,39 @@ fn send(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `script`: the transfers listed in the file `ops=PATH`, one per line in
+/// `send`'s `key=value` syntax, one after another from the same source to
+/// one socket (connect=ADDR) or file (to-file=PATH, each transfer written
+/// where the previous one ended). Prints `op=I ` and the outcome per line.
+fn script(args: &Args) -> std::io::Result<()> {
+    let file = open_source(args)?;
+    let ops = std::fs::read_to_string(args.get("ops").expect("ops=PATH"))?;
+    let out_file = match args.get("to-file") {
+        Some(path) => Some(File::options().write(true).create(true).open(path)?),
+        None => None,
+    };
+    let stream = match out_file {
+        None => Some(TcpStream::connect(args.addr())?),
+        Some(_) => None,
+    };
+    let mut at = 0;
+    for (i, line) in ops.lines().enumerate() {
+        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let mut t = transfer(&Args::parse(&words), &file);
+        let result = match (&out_file, &stream) {
+            (Some(out), _) => t.send(Target::file(out, at)),
+            (None, Some(stream)) => t.send(stream),
+            (None, None) => unreachable!("a target"),
+        };
+        if let Ok(sent) = &result {
+            at += sent.total;
+        }
+        print!("op={i} ");
+        report(&result);
+    }
+    Ok(())
+}
+
 /// `cursor`: Linux "offset NULL" mode: `sendfile(None)` of `first`, then
 /// of `second` bytes, then one with an explicit offset=`explicit`
 /// (count `second`) that must leave the cursor alone.
@@ -387,6 +420,7 @@ fn main() -> std::io::Result<()> {
     let args = Args::parse(rest);
     match cmd.as_str() {
         "send" => send(&args),
+        "script" => script(&args),
         "cursor" => cursor(&args),
         "nonblock" => nonblock(&args),
         "cursor-reset" => cursor_reset(&args),

@@ -4,6 +4,7 @@
 use crate::http::{self, Head, Request};
 use std::io::ErrorKind;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wasi::filesystem::types::{DescriptorStat, DescriptorType};
 use wasm_sendfile_sdk::fs::File;
 
 /// What to send for a request.
@@ -47,8 +48,9 @@ pub fn path_of(root: &str, target: &str) -> Result<String, u16> {
     Ok(format!("{}/{rel}", root.trim_end_matches('/')))
 }
 
-/// Opens `path`, serving `index.html` for directories.
-fn open(path: &str) -> Result<(File, String), u16> {
+/// Opens `path`, serving `index.html` for directories, and stats it once
+/// (type, size and modification time all come from that one call).
+fn open(path: &str) -> Result<(File, String, DescriptorStat), u16> {
     let status = |e: std::io::Error| -> u16 {
         match e.kind() {
             ErrorKind::NotFound | ErrorKind::NotADirectory => 404,
@@ -56,13 +58,16 @@ fn open(path: &str) -> Result<(File, String), u16> {
             _ => 404,
         }
     };
+    let stat = |f: &File| f.descriptor().stat().map_err(|_| 404u16);
     let file = File::open(path).map_err(status)?;
-    if file.is_dir().map_err(status)? {
+    let st = stat(&file)?;
+    if st.type_ == DescriptorType::Directory {
         let index = format!("{}/index.html", path.trim_end_matches('/'));
         let file = File::open(&index).map_err(status)?;
-        return Ok((file, index));
+        let st = stat(&file)?;
+        return Ok((file, index, st));
     }
-    Ok((file, path.to_string()))
+    Ok((file, path.to_string(), st))
 }
 
 /// A single byte range, resolved against the file size.
@@ -117,16 +122,12 @@ pub fn range(header: Option<&str>, size: u64) -> Range {
 }
 
 /// The file's validators: `ETag` and modification time (whole seconds).
-fn validators(file: &File) -> std::io::Result<(String, SystemTime, u64)> {
-    let stat = file
-        .descriptor()
-        .stat()
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+fn validators(stat: &DescriptorStat) -> (String, SystemTime) {
     let (secs, nanos) = stat
         .data_modification_timestamp
         .map_or((0, 0), |t| (t.seconds, t.nanoseconds));
     let etag = format!("\"{:x}-{:x}-{:x}\"", stat.size, secs, nanos);
-    Ok((etag, UNIX_EPOCH + Duration::from_secs(secs), stat.size))
+    (etag, UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// Whether the client's cached copy is still good (→ 304).
@@ -158,13 +159,12 @@ pub fn reply(root: &str, req: &Request, keep_alive: bool) -> Reply {
         return Reply::error(405, keep_alive, head_only);
     }
     let opened = path_of(root, &req.target).and_then(|p| open(&p));
-    let (file, path) = match opened {
+    let (file, path, stat) = match opened {
         Ok(v) => v,
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
-    let Ok((etag, modified, size)) = validators(&file) else {
-        return Reply::error(404, keep_alive, head_only);
-    };
+    let (etag, modified) = validators(&stat);
+    let size = stat.size;
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let base = |status| {
         Head::new(status, keep_alive)

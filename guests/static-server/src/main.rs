@@ -69,10 +69,15 @@ fn main() -> std::io::Result<()> {
     }
     let incoming = listener.subscribe();
     let mut conns: Vec<Conn> = Vec::new();
+    // Wakes the loop once a second to close idle connections; made anew only
+    // after it fires, not on every turn.
+    let mut tick = monotonic_clock::subscribe_duration(1_000_000_000);
     loop {
-        let now = monotonic_clock::now();
-        conns.retain(|c| now.saturating_sub(c.last_active) < idle_ns);
-        let tick = monotonic_clock::subscribe_duration(1_000_000_000);
+        if tick.ready() {
+            let now = monotonic_clock::now();
+            conns.retain(|c| now.saturating_sub(c.last_active) < idle_ns);
+            tick = monotonic_clock::subscribe_duration(1_000_000_000);
+        }
         let ready = {
             let mut pollables = vec![&incoming, &tick];
             pollables.extend(conns.iter().map(Conn::pollable));

@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Arguments passed to the guest (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
+    /// Run WASI's blocking filesystem calls (open, stat, read) on the
+    /// calling thread instead of tokio's blocking pool (set by `serve`).
+    #[arg(skip)]
+    pub fs_on_thread: bool,
 }
 
 fn split_dir(spec: &str) -> (&str, &str) {
@@ -58,6 +62,7 @@ impl RunArgs {
     pub fn wasi_ctx(&self) -> Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         b.inherit_stdio();
+        b.allow_blocking_current_thread(self.fs_on_thread);
         b.arg(self.component.display().to_string());
         for a in &self.args {
             b.arg(a);

@@ -79,6 +79,11 @@ impl ServeArgs {
             allow_file_targets: false,
             max_chunk: None,
             args: vec![SERVE_ROOT.to_string(), self.listen.to_string()],
+            // Opening and stat-ing a cached file takes microseconds; a
+            // round trip through the blocking pool costs more than that,
+            // per request. Each worker has its own instance, so the thread
+            // it blocks serves no other guest.
+            fs_on_thread: true,
         }
     }
 }

@@ -150,13 +150,13 @@ impl SendfileCtxView<'_> {
 
     fn check_request(
         &self,
-        source: Result<Arc<File>, ErrorCode>,
+        source: Result<(Arc<File>, u64), ErrorCode>,
         destination: Result<Destination, ErrorCode>,
         offset: u64,
         count: Count,
         options: SendOptions,
     ) -> Result<(Request, Destination), ErrorCode> {
-        let source = source?;
+        let (source, size) = source?;
         let destination = destination?;
         if offset > MAX_OFFSET {
             return Err(ErrorCode::Invalid);
@@ -182,6 +182,7 @@ impl SendfileCtxView<'_> {
         }
         let req = Request {
             source,
+            size,
             offset,
             count: match count {
                 Count::AtMost(n) => Some(n),
@@ -224,8 +225,8 @@ impl SendfileCtxView<'_> {
     }
 }
 
-/// The source must be a regular file opened for reading.
-fn readable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
+/// The source must be a regular file opened for reading; with its size.
+fn readable_file(d: &Descriptor) -> Result<(Arc<File>, u64), ErrorCode> {
     let Descriptor::File(f) = d else {
         return Err(ErrorCode::Invalid);
     };
@@ -247,12 +248,13 @@ fn writable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
     if f.perms.write_not_permitted() {
         return Err(ErrorCode::AccessDenied);
     }
-    regular(&f.file)
+    regular(&f.file).map(|(file, _)| file)
 }
 
-fn regular(file: &Arc<File>) -> Result<Arc<File>, ErrorCode> {
+/// The file, with its size now, if it is a regular file.
+fn regular(file: &Arc<File>) -> Result<(Arc<File>, u64), ErrorCode> {
     match crate::sys::file::info(file.as_fd()) {
-        Ok(info) if info.regular => Ok(file.clone()),
+        Ok(info) if info.regular => Ok((file.clone(), info.size)),
         Ok(_) => Err(ErrorCode::Invalid),
         Err(e) => Err(transfer::errors::code(e)),
     }

@@ -28,6 +28,9 @@ pub(crate) struct Request {
     /// The source file, kept alive across the transfer even if the guest
     /// drops its handle meanwhile.
     pub source: Arc<File>,
+    /// The source's size when the call was checked; a transfer that gets
+    /// there looks again (the file may have grown).
+    pub size: u64,
     /// First byte of the file range.
     pub offset: u64,
     /// Most file bytes to send; `None`: up to the end of the file.
@@ -114,8 +117,7 @@ fn check_no_disk_io(req: &Request) -> Result<(), ErrorCode> {
         return Ok(());
     }
     let fd = req.source.as_fd();
-    let size = crate::sys::file::info(fd).map_err(errors::code)?.size;
-    let (offset, len) = wanted_range(req, size);
+    let (offset, len) = wanted_range(req, req.size);
     match crate::sys::cache::is_resident(fd, offset, len) {
         Ok(true) => Ok(()),
         Ok(false) => Err(ErrorCode::Busy),

@@ -7,7 +7,10 @@
 //! never stall the runtime: a chunk whose pages are not all resident is sent
 //! from a blocking-pool thread, where `sendfile` may wait for the disk.
 
-use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, drop_sent_range, errors};
+use super::{
+    Failure, Mode, Outcome, Progress, Request, check_no_disk_io, drop_sent_range, errors,
+    wanted_range,
+};
 use crate::bindings::sendfile::ErrorCode;
 use crate::sockets::{WriteEnd, Writer};
 use crate::sys;
@@ -88,11 +91,17 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
     }
     check_no_disk_io(req).map_err(|code| tx.fail(code))?;
 
+    // Headers go out with MSG_MORE when anything follows them, and
+    // sendfile(2) holds back a partial last segment until its range ends, so
+    // headers and file share segments without TCP_CORK; the cork (two more
+    // system calls) is only needed to keep trailers with the file's tail.
     let fd = target.stream.as_fd();
-    let cork = Cork::new(fd, !req.headers.is_empty() || !req.trailers.is_empty());
+    let cork = Cork::new(fd, !req.trailers.is_empty());
+    let file_follows = wanted_range(req, req.size).1 > 0 || !req.trailers.is_empty();
+    let last_header = req.headers.len().saturating_sub(1);
     let mut step = Step::Done;
-    for header in &req.headers {
-        step = tx.buffer(header, true).await?;
+    for (i, header) in req.headers.iter().enumerate() {
+        step = tx.buffer(header, i != last_header || file_follows).await?;
         if let Step::Full = step {
             break;
         }
@@ -172,9 +181,7 @@ impl Transfer<'_> {
     /// Sends the file range.
     async fn file(&mut self) -> Result<Step, Failure> {
         let src = self.req.source.as_fd();
-        let mut size = sys::file::info(src)
-            .map_err(|e| self.fail(errors::code(e)))?
-            .size;
+        let mut size = self.req.size;
         let mut copying = false;
         loop {
             let want = self.req.chunk(self.progress.file);

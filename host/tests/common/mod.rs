@@ -52,6 +52,12 @@ impl Server {
         Server { child, addr, log }
     }
 
+    /// The server's process id.
+    #[allow(dead_code)] // not every test binary reads /proc
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
