@@ -232,10 +232,22 @@ fn once(
     let cpu0 = p.cpu_seconds();
     let (rate, gb) = match w {
         Workload::Throughput => {
-            let d = load::download(server.addr, files::BIG, files.big_len)
-                .map_err(|e| format!("{}: {e}", server.kind.label()))?;
-            let gb = d.bytes as f64 / 1e9;
-            (gb / d.seconds, gb)
+            // At least 2 GiB per run, so CPU time (counted in 10 ms ticks)
+            // is read to about 1%.
+            let reps = if cli.quick {
+                1
+            } else {
+                (2048 / cli.big_mib).max(1)
+            };
+            let (mut bytes, mut seconds) = (0, 0.0);
+            for _ in 0..reps {
+                let d = load::download(server.addr, files::BIG, files.big_len)
+                    .map_err(|e| format!("{}: {e}", server.kind.label()))?;
+                bytes += d.bytes;
+                seconds += d.seconds;
+            }
+            let gb = bytes as f64 / 1e9;
+            (gb / seconds, gb)
         }
         Workload::Requests { name, size } => {
             let r = load::wrk(server.addr, name, CONNECTIONS, cli.seconds, cpus.client)
