@@ -43,7 +43,12 @@ fn wasmtime_version() -> String {
 /// The lines that head the report.
 pub fn preamble(runs: usize) -> Vec<String> {
     let uname = rustix::system::uname();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Not `available_parallelism`: the benchmark has pinned itself by now.
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     vec![format!(
         "Measured {} by `cargo run --release -p bench` on {cores} × {}, {:.0} GiB RAM, Linux {}; \
              wasmtime {}, {}, {}. Loopback only. Each figure is the median of {runs} runs, \
@@ -54,6 +59,6 @@ pub fn preamble(runs: usize) -> Vec<String> {
         uname.release().to_string_lossy(),
         wasmtime_version(),
         version("nginx", "-v"),
-        version("wrk", "-v"),
+        version("wrk", "-v").split(" [").next().unwrap_or_default(),
     )]
 }
