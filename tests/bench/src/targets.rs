@@ -23,6 +23,17 @@ fn at_most(what: &str, value: Option<f64>, max: f64) -> Target {
     }
 }
 
+/// A memory figure (bytes) that must stay under `limit` while the huge
+/// file is served.
+fn below(what: &str, bytes: Option<u64>, limit: u64) -> Target {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    Target {
+        what: format!("{what} < {} MiB while serving the huge file", limit >> 20),
+        measured: bytes.map_or("–".into(), |b| format!("{:.1} MiB", mib(b))),
+        holds: bytes.map(|b| b < limit),
+    }
+}
+
 /// Each target with what was measured and whether it holds.
 pub fn check(r: &Report) -> Vec<Target> {
     let table = |prefix: &str| r.tables.iter().find(|t| t.title.starts_with(prefix));
@@ -54,25 +65,7 @@ pub fn check(r: &Report) -> Vec<Target> {
         ),
     ];
     let (guest, growth) = r.flat.map_or((None, None), |(_, g, h)| (Some(g), Some(h)));
-    targets.push(Target {
-        what: format!(
-            "guest linear memory < {} MiB while serving the huge file",
-            GUEST_MEMORY_LIMIT >> 20
-        ),
-        measured: guest.map_or("–".into(), |g| {
-            format!("{:.1} MiB", g as f64 / (1 << 20) as f64)
-        }),
-        holds: guest.map(|g| g < GUEST_MEMORY_LIMIT),
-    });
-    targets.push(Target {
-        what: format!(
-            "host RSS growth < {} MiB while serving the huge file",
-            RSS_GROWTH_LIMIT >> 20
-        ),
-        measured: growth.map_or("–".into(), |g| {
-            format!("{:.1} MiB", g as f64 / (1 << 20) as f64)
-        }),
-        holds: growth.map(|g| g < RSS_GROWTH_LIMIT),
-    });
+    targets.push(below("guest linear memory", guest, GUEST_MEMORY_LIMIT));
+    targets.push(below("host RSS growth", growth, RSS_GROWTH_LIMIT));
     targets
 }
