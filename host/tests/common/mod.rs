@@ -1,5 +1,8 @@
 //! A running `wasm-sendfile serve`, shared by the test binaries that use it.
 
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -53,7 +56,6 @@ impl Server {
     }
 
     /// The server's process id.
-    #[allow(dead_code)] // not every test binary reads /proc
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
