@@ -108,6 +108,11 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
     }
     if let Step::Done = step {
         step = tx.file().await?;
+        if tx.progress.file == 0 && req.trailers.is_empty() && !req.headers.is_empty() {
+            // The file shrank to nothing after the headers went out with
+            // MSG_MORE: clearing the cork pushes them out now.
+            let _ = sys::socket::set_cork(fd, false);
+        }
     }
     if let Step::Done = step {
         let last = req.trailers.len().saturating_sub(1);
