@@ -18,10 +18,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use wasm_sendfile_tests::{Guest, guests, wait_listening};
+use wasm_sendfile_tests::{Guest, guests, wait_bindable, wait_listening};
 
 /// Both programs use the seed's fixed port (so two test processes running
-/// at once would collide; within one, a lock takes turns).
+/// at once would collide; within one, a lock takes turns). The port is inside
+/// the kernel's ephemeral range, so each test first waits until it can be
+/// bound ([`wait_bindable`]).
 const PORT: u16 = 34422;
 static SEED_PORT: Mutex<()> = Mutex::new(());
 
@@ -102,6 +104,7 @@ fn seed_client_against_our_song_server() {
     let (dir, _, baa) = songs();
     let client = program("Example Client Program:\n")
         .replace("/PythonProgs/BaaBaa.txt", baa.to_str().unwrap());
+    wait_bindable(PORT);
     let server = {
         let songs = dir.path().to_path_buf();
         std::thread::spawn(move || {
@@ -113,12 +116,18 @@ fn seed_client_against_our_song_server() {
                 .run()
         })
     };
-    wait_listening(PORT);
+    let mut server = Some(server);
+    wait_listening(PORT, || {
+        if !server.as_ref()?.is_finished() {
+            return None;
+        }
+        Some(format!("{:#?}", server.take()?.join().unwrap()))
+    });
     let out = python(dir.path(), "client.py", &client)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let server = server.join().unwrap();
+    let server = server.take().unwrap().join().unwrap();
     server.assert_success();
     assert!(
         out.status.success(),
@@ -146,6 +155,7 @@ fn our_song_client_against_the_seed_server() {
     let server_src = program("Example - Server Program:\n")
         .replace("/PythonProgs/Wheels.txt", wheels.to_str().unwrap())
         .replacen("while(True):", "for _ in range(1):", 1);
+    wait_bindable(PORT);
     let server = python(dir.path(), "server.py", &server_src)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -154,7 +164,16 @@ fn our_song_client_against_the_seed_server() {
         .unwrap();
     // Killed on every way out, so a failure leaves no server on the port.
     let mut server = KillOnDrop(Some(server));
-    wait_listening(PORT);
+    wait_listening(PORT, || {
+        let child = server.0.as_mut()?;
+        child.try_wait().unwrap()?;
+        let out = server.0.take()?.wait_with_output().unwrap();
+        Some(format!(
+            "{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    });
     let out = Guest::new(guests::SONG_CLIENT)
         .dir_ro(dir.path(), "/songs")
         .allow_connect(format!("127.0.0.1:{PORT}").parse().unwrap())

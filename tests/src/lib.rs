@@ -240,19 +240,58 @@ pub fn fds_open_on(path: &Path) -> usize {
 
 /// Waits (bounded by [`PEER_TIMEOUT`]) until something listens on TCP
 /// `127.0.0.1:port`, without connecting to it (a probe connection would
-/// count as a client): by reading `/proc/net/tcp`.
-pub fn wait_listening(port: u16) {
+/// count as a client): by reading `/proc/net/tcp`. `ended` is asked on
+/// every turn whether the server already ended, and why: a server that could
+/// not start fails the test with its own reason, not with a timeout.
+pub fn wait_listening(port: u16, mut ended: impl FnMut() -> Option<String>) {
     let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
     let deadline = std::time::Instant::now() + PEER_TIMEOUT;
     while !std::fs::read_to_string("/proc/net/tcp")
         .unwrap()
         .contains(&needle)
     {
+        if let Some(why) = ended() {
+            panic!("the server for port {port} ended before listening: {why}");
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "nothing listens on {port}"
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The longest a socket stays in `TIME_WAIT` on Linux (60 s), with margin.
+pub const TIME_WAIT_BOUND: Duration = Duration::from_secs(75);
+
+/// Waits (bounded by [`TIME_WAIT_BOUND`]) until TCP `127.0.0.1:port` can be
+/// bound with `SO_REUSEADDR`, as std's listener and the servers under test
+/// bind it.
+///
+/// A fixed port inside the kernel's ephemeral range (34422 is) can be taken
+/// by an unrelated outgoing connection that the kernel gave that local port;
+/// once that connection closes, its `TIME_WAIT` refuses even an
+/// `SO_REUSEADDR` bind for up to a minute. Tests of programs whose port is
+/// fixed wait here first instead of failing at random.
+pub fn wait_bindable(port: u16) {
+    let deadline = std::time::Instant::now() + TIME_WAIT_BOUND;
+    let mut warned = false;
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "127.0.0.1:{port} stayed in use for {TIME_WAIT_BOUND:?}"
+                );
+                if !warned {
+                    eprintln!("127.0.0.1:{port} is in use (TIME_WAIT?); waiting for it");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("cannot bind 127.0.0.1:{port}: {e}"),
+        }
     }
 }
 
