@@ -89,9 +89,29 @@ impl Runner {
         component: &Component,
         state: CommandState,
     ) -> wasmtime::Result<Result<(), ()>> {
+        let mut store = self.store(state);
+        self.run_in(component, &mut store).await
+    }
+
+    /// A store for `state` on this runner's engine, with the guest's linear
+    /// memory tracked (see [`CommandState::memory_usage`]). Set epoch
+    /// deadlines or fuel on it before [`Runner::run_in`].
+    pub fn store(&self, state: CommandState) -> Store<CommandState> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        let command = Command::instantiate_async(&mut store, component, &self.linker).await?;
-        command.wasi_cli_run().call_run(&mut store).await
+        store
+    }
+
+    /// Like [`Runner::run`], in a store the caller keeps: to configure it
+    /// first, or to inspect its state (resource table, metrics) after the
+    /// guest ended or trapped. Everything the guest held is released when
+    /// the store is dropped.
+    pub async fn run_in(
+        &self,
+        component: &Component,
+        store: &mut Store<CommandState>,
+    ) -> wasmtime::Result<Result<(), ()>> {
+        let command = Command::instantiate_async(&mut *store, component, &self.linker).await?;
+        command.wasi_cli_run().call_run(&mut *store).await
     }
 }

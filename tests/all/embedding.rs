@@ -56,3 +56,38 @@ fn only_our_interfaces_on_top_of_an_existing_wasi_linker() {
         (1, 50_000, 0)
     );
 }
+
+/// Runs `probe churn rounds=N` against a peer taking `rounds` connections;
+/// checks every connection got the whole file and returns the entries left
+/// in the store's table after the guest returned.
+fn table_after_churn(dir: &std::path::Path, data: &[u8], rounds: usize) -> usize {
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let received = peer.collect_each(rounds);
+    let out = wasm_sendfile_tests::probe_against(
+        addr,
+        dir,
+        &["churn", &format!("rounds={rounds}"), "file=/data/f"],
+        |g| g,
+    );
+    out.assert_success();
+    assert_eq!(out.line("churned"), format!("churned rounds={rounds}"));
+    let received = received.join().unwrap();
+    assert_eq!(received.len(), rounds);
+    assert!(received.iter().all(|got| got == data), "bytes differ");
+    out.table_entries
+}
+
+#[test]
+fn handles_a_guest_drops_leave_nothing_in_the_table() {
+    let dir = workdir();
+    let data = pattern(300_000);
+    put(dir.path(), "f", &data);
+    // Each round opens a file, connects, sends through would-block and
+    // writability pollables, then drops them all: 200 rounds must leave
+    // exactly what one round leaves (stdio and preopens).
+    let one = table_after_churn(dir.path(), &data, 1);
+    let many = table_after_churn(dir.path(), &data, 200);
+    assert!(one > 0);
+    assert_eq!(one, many, "the table grew with the rounds");
+}

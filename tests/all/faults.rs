@@ -130,6 +130,29 @@ fn a_guest_killed_while_blocked_in_a_send_releases_socket_and_file() {
 }
 
 #[test]
+fn a_guest_stopped_by_its_epoch_deadline_mid_transfer_releases_socket_and_file() {
+    let dir = workdir();
+    let size = 32 << 20;
+    put(dir.path(), "f", &pattern(size));
+    let (addr, go, reader) = held_peer();
+    let out = probe_against(
+        addr,
+        dir.path(),
+        &["socket-state", "state=spin-mid-transfer", "file=/data/f"],
+        |g| g.epoch_deadline(Duration::from_millis(300)),
+    );
+    assert_eq!(out.trap, Some(wasmtime::Trap::Interrupt), "{out:#?}");
+    // Stopped with the transfer under way: some bytes out, not all.
+    assert_eq!(out.field("ok", "complete"), "false");
+    assert!(out.metrics.total_bytes > 0, "{out:#?}");
+    // It spun: many calls in its own loop, no wait it could be stuck in.
+    assert!(out.metrics.calls > 10, "{out:#?}");
+    // Until the store goes, the table still holds what the guest held.
+    assert!(out.table_entries > 0);
+    assert_released(&dir.path().join("f"), go, reader, size);
+}
+
+#[test]
 fn a_guest_trapping_mid_transfer_releases_socket_and_file() {
     let dir = workdir();
     let size = 32 << 20;

@@ -22,20 +22,44 @@ pub const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a peer waits for data before giving up.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn runner() -> &'static Runner {
-    static RUNNER: OnceLock<Runner> = OnceLock::new();
-    RUNNER.get_or_init(|| Runner::new(&wasmtime::Engine::default()).expect("runner"))
+/// How often the engine of guests with an epoch deadline ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The runner: with `epochs`, on an engine that checks epoch deadlines and
+/// ticks every [`EPOCH_TICK`] (the usual setup of an embedder that stops
+/// runaway guests); otherwise on a default engine.
+fn runner(epochs: bool) -> &'static Runner {
+    static PLAIN: OnceLock<Runner> = OnceLock::new();
+    static EPOCHS: OnceLock<Runner> = OnceLock::new();
+    if !epochs {
+        return PLAIN.get_or_init(|| Runner::new(&wasmtime::Engine::default()).expect("runner"));
+    }
+    EPOCHS.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = wasmtime::Engine::new(&config).expect("engine");
+        let ticking = engine.weak();
+        std::thread::spawn(move || {
+            while let Some(engine) = ticking.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+        Runner::new(&engine).expect("runner")
+    })
 }
 
-/// Compiles each guest once per test process.
-fn component(path: &str) -> Component {
-    static CACHE: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+/// Compiles each guest once per test process and engine.
+fn component(path: &str, epochs: bool) -> Component {
+    static CACHE: OnceLock<Mutex<HashMap<(String, bool), Component>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(c) = cache.lock().unwrap().get(path) {
+    let key = (path.to_string(), epochs);
+    if let Some(c) = cache.lock().unwrap().get(&key) {
         return c.clone();
     }
-    let c = Component::from_file(runner().engine(), path).expect("compile guest");
-    cache.lock().unwrap().insert(path.to_string(), c.clone());
+    let c = Component::from_file(runner(epochs).engine(), path).expect("compile guest");
+    cache.lock().unwrap().insert(key, c.clone());
     c
 }
 
@@ -47,6 +71,7 @@ pub struct Guest {
     env: Vec<(String, String)>,
     sendfile: Option<SendfileCtxBuilder>,
     timeout: Duration,
+    epoch_deadline: Option<Duration>,
 }
 
 /// What a finished guest left behind.
@@ -60,6 +85,11 @@ pub struct Output {
     pub success: bool,
     /// The trap or exit error, if any.
     pub error: Option<String>,
+    /// The trap code, when the guest trapped.
+    pub trap: Option<wasmtime::Trap>,
+    /// Entries left in the store's resource table once the guest ended
+    /// (returned, trapped or was stopped), just before the store is dropped.
+    pub table_entries: usize,
     /// The capability's counters after the run.
     pub metrics: MetricsSnapshot,
 }
@@ -104,6 +134,7 @@ impl Guest {
             env: Vec::new(),
             sendfile: Some(SendfileCtx::builder()),
             timeout: GUEST_TIMEOUT,
+            epoch_deadline: None,
         }
     }
 
@@ -117,6 +148,15 @@ impl Guest {
     /// instead of [`GUEST_TIMEOUT`]; its output then says "guest timed out".
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
+        self
+    }
+
+    /// Runs the guest on an engine with epoch interruption and traps it
+    /// ([`wasmtime::Trap::Interrupt`]) once it runs guest code after `d`.
+    /// A guest blocked inside a host call is stopped when it returns to
+    /// its own code.
+    pub fn epoch_deadline(mut self, d: Duration) -> Self {
+        self.epoch_deadline = Some(d);
         self
     }
 
@@ -170,26 +210,36 @@ impl Guest {
         let sendfile = self.sendfile.take().unwrap().build();
         let metrics = sendfile.metrics().clone();
         let state = CommandState::new(wasi.build(), sendfile);
-        let component = component(self.path);
+        let epochs = self.epoch_deadline.is_some();
+        let (runner, component) = (runner(epochs), component(self.path, epochs));
+        let mut store = runner.store(state);
+        if let Some(d) = self.epoch_deadline {
+            store.set_epoch_deadline(d.div_duration_f64(EPOCH_TICK).ceil() as u64);
+            store.epoch_deadline_trap();
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let result = rt.block_on(async {
-            tokio::time::timeout(self.timeout, runner().run(&component, state)).await
+            tokio::time::timeout(self.timeout, runner.run_in(&component, &mut store)).await
         });
-        let (success, error) = match result {
-            Err(_) => (false, Some("guest timed out".to_string())),
-            Ok(Ok(Ok(()))) => (true, None),
-            Ok(Ok(Err(()))) => (false, None),
-            Ok(Err(e)) => (false, Some(format!("{e:?}"))),
+        let (success, error, trap) = match result {
+            Err(_) => (false, Some("guest timed out".to_string()), None),
+            Ok(Ok(Ok(()))) => (true, None, None),
+            Ok(Ok(Err(()))) => (false, None, None),
+            Ok(Err(e)) => (false, Some(format!("{e:?}")), e.downcast_ref().copied()),
         };
+        let table_entries = store.data_mut().table.iter_mut().count();
+        drop(store);
         Output {
             stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
             stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
             success,
             error,
+            trap,
+            table_entries,
             metrics: metrics.snapshot(),
         }
     }
@@ -351,6 +401,12 @@ impl Peer {
     /// In the background: accepts one connection and reads it to the end.
     pub fn collect(self) -> JoinHandle<Vec<u8>> {
         std::thread::spawn(move || read_all(self.accept(), None))
+    }
+
+    /// In the background: accepts `n` connections one after another and
+    /// reads each to the end.
+    pub fn collect_each(self, n: usize) -> JoinHandle<Vec<Vec<u8>>> {
+        std::thread::spawn(move || (0..n).map(|_| read_all(self.accept(), None)).collect())
     }
 
     /// Like [`Peer::collect`], reading `chunk` bytes at a time with a pause

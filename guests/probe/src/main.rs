@@ -237,6 +237,29 @@ fn nonblock(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `churn rounds=N`: N times, opens the source, connects, sends the whole
+/// file without blocking (waiting for writability as needed, through a
+/// fresh pollable each time), then drops everything. Every handle the
+/// round made is gone after it, so the host's table must be too.
+fn churn(args: &Args) -> std::io::Result<()> {
+    let rounds = args.num("rounds").expect("rounds=N");
+    for _ in 0..rounds {
+        let file = open_source(args)?;
+        let stream = TcpStream::connect(args.addr())?;
+        let mut t = SendFile::new(&file);
+        while !t.is_complete() {
+            match t.try_send(&stream) {
+                Ok(_) => {}
+                Err(e) if e.is_would_block() => stream.wait_writable(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        stream.wait_writable();
+    }
+    println!("churned rounds={rounds}");
+    Ok(())
+}
+
 /// Error cases that need a socket in a given state.
 fn socket_state(args: &Args) -> std::io::Result<()> {
     let file = open_source(args)?;
@@ -301,6 +324,17 @@ fn socket_state(args: &Args) -> std::io::Result<()> {
             report(&first);
             std::io::stdout().flush()?;
             panic!("trapping mid-transfer on purpose");
+        }
+        Some("spin-mid-transfer") => {
+            // A runaway guest: starts a transfer the peer does not read,
+            // then retries without ever waiting, burning CPU in its own code
+            // until the embedder's epoch deadline stops it.
+            let stream = TcpStream::connect(args.addr())?;
+            report(&t.try_send(&stream));
+            std::io::stdout().flush()?;
+            loop {
+                let _ = t.try_send(&stream);
+            }
         }
         Some("shutdown") => {
             let stream = TcpStream::connect(args.addr())?;
@@ -423,6 +457,7 @@ fn main() -> std::io::Result<()> {
         "script" => script(&args),
         "cursor" => cursor(&args),
         "nonblock" => nonblock(&args),
+        "churn" => churn(&args),
         "cursor-reset" => cursor_reset(&args),
         "socket-state" => socket_state(&args),
         "open" => open(&args),
