@@ -109,4 +109,32 @@ fn files_outside_the_preopens_cannot_be_opened() {
     let secret = outside.path().join("secret");
     let out = open(secret.to_str().unwrap());
     assert_eq!(out.line("open-error"), "open-error kind=NotFound");
+
+    // The same escapes as raw `open-at` calls on the preopen, with no SDK
+    // path handling in between: the host refuses each.
+    let open_raw = |path: &str| {
+        Guest::new(guests::PROBE)
+            .dir_ro(&public, "/data")
+            .args(["open-raw", &format!("path={path}")])
+            .run()
+    };
+    assert_eq!(open_raw("ok").line("raw"), "raw-opened");
+    // Every escape names a file that exists on the host.
+    put(dir.path(), "secret", b"secret");
+    let outside_name = outside.path().file_name().unwrap().to_str().unwrap();
+    let escapes = [
+        "../secret".to_string(),
+        "./../secret".to_string(),
+        format!("nothing/../../../{outside_name}/secret"),
+        format!("../../{outside_name}/secret"),
+        "link".to_string(),
+        secret.to_str().unwrap().to_string(),
+    ];
+    for escape in &escapes {
+        let out = open_raw(escape);
+        assert!(
+            out.line("raw").starts_with("raw-error code="),
+            "{escape}: {out:#?}"
+        );
+    }
 }

@@ -433,6 +433,27 @@ fn open(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `open-raw path=P`: `wasi:filesystem` `open-at` on the first preopen
+/// with `P` exactly as given (no SDK in between), following symlinks;
+/// prints `raw-opened` or `raw-error code=CODE`. An opened file is then sent
+/// nowhere: the point is whether the open itself escapes.
+fn open_raw(args: &Args) -> std::io::Result<()> {
+    use wasi::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+    let preopens = wasi::filesystem::preopens::get_directories();
+    let (dir, _) = preopens.first().expect("a preopen");
+    let path = args.get("path").expect("path=P");
+    match dir.open_at(
+        PathFlags::SYMLINK_FOLLOW,
+        path,
+        OpenFlags::empty(),
+        DescriptorFlags::READ,
+    ) {
+        Ok(_) => println!("raw-opened"),
+        Err(code) => println!("raw-error code={code:?}"),
+    }
+    Ok(())
+}
+
 /// `net`: bind or connect, printing the error kind if refused.
 fn net(args: &Args) -> std::io::Result<()> {
     let outcome = if let Some(addr) = args.get("bind") {
@@ -461,6 +482,7 @@ fn main() -> std::io::Result<()> {
         "cursor-reset" => cursor_reset(&args),
         "socket-state" => socket_state(&args),
         "open" => open(&args),
+        "open-raw" => open_raw(&args),
         "net" => net(&args),
         "hostile" => hostile(&args),
         other => panic!("unknown command {other}"),
