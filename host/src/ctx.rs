@@ -1,6 +1,8 @@
-//! Per-store state of the capability: the policy and the metrics.
+//! Per-store state of the capability: the policy, the metrics, and what
+//! is known about the descriptors it has seen.
 
 use crate::metrics::Metrics;
+use crate::p2::regular_files::RegularFiles;
 use crate::policy::{AddrRule, Policy};
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use std::sync::Arc;
 pub struct SendfileCtx {
     pub(crate) policy: Policy,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) regular_files: RegularFiles,
 }
 
 impl SendfileCtx {
@@ -101,6 +104,7 @@ impl SendfileCtxBuilder {
         SendfileCtx {
             policy: self.policy,
             metrics: self.metrics.unwrap_or_default(),
+            regular_files: RegularFiles::default(),
         }
     }
 }

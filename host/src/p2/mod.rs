@@ -1,7 +1,9 @@
 //! Host implementations of the WIT interfaces this crate provides, one file
 //! per interface: [`sendfile`] (the capability), [`tcp`] and
-//! [`tcp_create_socket`] (the host's own `wasi:sockets/tcp`).
+//! [`tcp_create_socket`] (the host's own `wasi:sockets/tcp`); and
+//! [`regular_files`], what the capability remembers of descriptors.
 
+pub(crate) mod regular_files;
 pub(crate) mod sendfile;
 pub(crate) mod tcp;
 pub(crate) mod tcp_create_socket;

@@ -117,7 +117,12 @@ impl SendfileCtxView<'_> {
         count: Count,
         options: SendOptions,
     ) -> wasmtime::Result<Result<(Request, Destination), ErrorCode>> {
-        let source = readable_file(self.table.get(&source)?);
+        // The size is looked up now only where the request needs it from the
+        // start; otherwise the transfer asks if and when it must.
+        let need_size =
+            matches!(count, Count::ToEof) || options.flags.contains(SendFlags::NO_DISK_IO);
+        let source =
+            readable_file(self.table.get(&source)?).and_then(|file| self.regular(file, need_size));
         let destination = match target {
             Target::Socket(socket) => self
                 .table
@@ -132,10 +137,33 @@ impl SendfileCtxView<'_> {
                 .ok_or(ErrorCode::NotConnected),
             Target::File(FileTarget { descriptor, offset }) => {
                 let file = writable_file(self.table.get(&descriptor)?);
-                file.and_then(|f| self.check_file_target(f, offset))
+                file.and_then(|f| self.regular(f, false))
+                    .and_then(|(f, _)| self.check_file_target(f, offset))
             }
         };
         Ok(self.check_request(source, destination, offset, count, options))
+    }
+
+    /// `file` if it is a regular file, with its size now if `need_size`.
+    /// A descriptor checked before skips the `fstat` unless the size is
+    /// needed.
+    fn regular(
+        &mut self,
+        file: Arc<File>,
+        need_size: bool,
+    ) -> Result<(Arc<File>, Option<u64>), ErrorCode> {
+        let known = &mut self.ctx.regular_files;
+        if !need_size && known.contains(&file) {
+            return Ok((file, None));
+        }
+        match crate::sys::file::info(file.as_fd()) {
+            Ok(info) if info.regular => {
+                known.insert(&file);
+                Ok((file, Some(info.size)))
+            }
+            Ok(_) => Err(ErrorCode::Invalid),
+            Err(e) => Err(transfer::errors::code(e)),
+        }
     }
 
     fn check_file_target(&self, file: Arc<File>, offset: u64) -> Result<Destination, ErrorCode> {
@@ -150,7 +178,7 @@ impl SendfileCtxView<'_> {
 
     fn check_request(
         &self,
-        source: Result<(Arc<File>, u64), ErrorCode>,
+        source: Result<(Arc<File>, Option<u64>), ErrorCode>,
         destination: Result<Destination, ErrorCode>,
         offset: u64,
         count: Count,
@@ -225,19 +253,20 @@ impl SendfileCtxView<'_> {
     }
 }
 
-/// The source must be a regular file opened for reading; with its size.
-fn readable_file(d: &Descriptor) -> Result<(Arc<File>, u64), ErrorCode> {
+/// The source must be a file opened for reading (and a regular one: see
+/// `SendfileCtxView::regular`).
+fn readable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
     let Descriptor::File(f) = d else {
         return Err(ErrorCode::Invalid);
     };
     if !f.open_mode.contains(OpenMode::READ) {
         return Err(ErrorCode::BadDescriptor);
     }
-    regular(&f.file)
+    Ok(f.file.clone())
 }
 
-/// A file target must be a regular file opened for writing, under a
-/// preopen that permits writes.
+/// A file target must be a file opened for writing, under a preopen that
+/// permits writes (and a regular one: see `SendfileCtxView::regular`).
 fn writable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
     let Descriptor::File(f) = d else {
         return Err(ErrorCode::Invalid);
@@ -248,14 +277,5 @@ fn writable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
     if f.perms.write_not_permitted() {
         return Err(ErrorCode::AccessDenied);
     }
-    regular(&f.file).map(|(file, _)| file)
-}
-
-/// The file, with its size now, if it is a regular file.
-fn regular(file: &Arc<File>) -> Result<(Arc<File>, u64), ErrorCode> {
-    match crate::sys::file::info(file.as_fd()) {
-        Ok(info) if info.regular => Ok((file.clone(), info.size)),
-        Ok(_) => Err(ErrorCode::Invalid),
-        Err(e) => Err(transfer::errors::code(e)),
-    }
+    Ok(f.file.clone())
 }

@@ -28,9 +28,11 @@ pub(crate) struct Request {
     /// The source file, kept alive across the transfer even if the guest
     /// drops its handle meanwhile.
     pub source: Arc<File>,
-    /// The source's size when the call was checked; a transfer that gets
-    /// there looks again (the file may have grown).
-    pub size: u64,
+    /// The source's size when the call was checked, if it was looked up
+    /// (for to-EOF and `no-disk-io` requests); a transfer that gets there
+    /// looks again (the file may have grown). Unknown, a transfer looks it up
+    /// only when it must: `sendfile(2)` stops at the end by itself.
+    pub size: Option<u64>,
     /// First byte of the file range.
     pub offset: u64,
     /// Most file bytes to send; `None`: up to the end of the file.
@@ -110,6 +112,17 @@ fn wanted_range(req: &Request, size: u64) -> (u64, u64) {
     )
 }
 
+/// The source's size: as checked, else looked up now.
+fn size_now(req: &Request) -> Result<u64, ErrorCode> {
+    use rustix::fd::AsFd;
+    match req.size {
+        Some(size) => Ok(size),
+        None => crate::sys::file::info(req.source.as_fd())
+            .map(|info| info.size)
+            .map_err(errors::code),
+    }
+}
+
 /// FreeBSD `SF_NODISKIO`: `busy` unless the whole wanted range is resident.
 fn check_no_disk_io(req: &Request) -> Result<(), ErrorCode> {
     use rustix::fd::AsFd;
@@ -117,7 +130,7 @@ fn check_no_disk_io(req: &Request) -> Result<(), ErrorCode> {
         return Ok(());
     }
     let fd = req.source.as_fd();
-    let (offset, len) = wanted_range(req, req.size);
+    let (offset, len) = wanted_range(req, size_now(req)?);
     match crate::sys::cache::is_resident(fd, offset, len) {
         Ok(true) => Ok(()),
         Ok(false) => Err(ErrorCode::Busy),

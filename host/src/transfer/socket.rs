@@ -32,6 +32,21 @@ pub(crate) struct SocketTarget {
     pub writer: Arc<Mutex<Writer>>,
 }
 
+/// A piece of the file range to send.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    /// Bytes to ask for (the file may end sooner).
+    len: usize,
+    /// Whether all its pages are in the page cache.
+    resident: bool,
+}
+
+/// Whether `[pos, pos + len)` of `fd` is all in the page cache; an error
+/// counts as not (the chunk then goes from a thread that may wait).
+fn resident(fd: BorrowedFd<'_>, pos: u64, len: u64) -> bool {
+    sys::cache::is_resident(fd, pos, len).unwrap_or(false)
+}
+
 /// Whether the last piece went out or the socket filled up first.
 enum Step {
     Done,
@@ -97,7 +112,13 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
     // system calls) is only needed to keep trailers with the file's tail.
     let fd = target.stream.as_fd();
     let cork = Cork::new(fd, !req.trailers.is_empty());
-    let file_follows = wanted_range(req, req.size).1 > 0 || !req.trailers.is_empty();
+    // With the size unknown, assume file bytes follow: if none do after
+    // all, the cork is cleared below.
+    let file_bytes_follow = match req.size {
+        Some(size) => wanted_range(req, size).1 > 0,
+        None => req.count != Some(0),
+    };
+    let file_follows = file_bytes_follow || !req.trailers.is_empty();
     let last_header = req.headers.len().saturating_sub(1);
     let mut step = Step::Done;
     for (i, header) in req.headers.iter().enumerate() {
@@ -185,7 +206,6 @@ impl Transfer<'_> {
 
     /// Sends the file range.
     async fn file(&mut self) -> Result<Step, Failure> {
-        let src = self.req.source.as_fd();
         let mut size = self.req.size;
         let mut copying = false;
         loop {
@@ -194,20 +214,16 @@ impl Transfer<'_> {
                 return Ok(Step::Done);
             }
             let pos = self.req.offset + self.progress.file;
-            if pos >= size {
-                // At the end as last seen: look again, the file may have grown.
-                size = sys::file::info(src)
-                    .map_err(|e| self.fail(errors::code(e)))?
-                    .size;
-                if pos >= size {
-                    return Ok(Step::Done);
-                }
-            }
-            let len = want.min(size - pos) as usize;
+            let chunk = self
+                .next_chunk(pos, want, &mut size)
+                .map_err(|e| self.fail(errors::code(e)))?;
+            let Some(chunk) = chunk else {
+                return Ok(Step::Done);
+            };
             let result = if copying {
-                self.copy_chunk(pos, len)
+                self.copy_chunk(pos, chunk.len)
             } else {
-                self.sendfile_chunk(pos, len).await
+                self.sendfile_chunk(pos, chunk).await
             };
             match result {
                 Ok(0) => return Ok(Step::Done),
@@ -233,12 +249,50 @@ impl Transfer<'_> {
         }
     }
 
-    /// One `sendfile(2)` of `len` bytes at `pos`; on a blocking-pool thread
-    /// when the pages are not all in the page cache.
-    async fn sendfile_chunk(&self, pos: u64, len: usize) -> Result<usize, Errno> {
+    /// The next chunk at `pos`, of at most `want` bytes clipped to the end of
+    /// the file; `None` at the end.
+    ///
+    /// With the size unknown, a range whose pages are all cached goes as
+    /// asked: `sendfile(2)` stops at the end by itself, and the next chunk
+    /// finds it. Otherwise, and at the end as last seen, the size is looked
+    /// up (the file may have grown or shrunk since).
+    fn next_chunk(
+        &self,
+        pos: u64,
+        want: u64,
+        size: &mut Option<u64>,
+    ) -> Result<Option<Chunk>, Errno> {
         let src = self.req.source.as_fd();
-        let mut offset = pos;
-        if sys::cache::is_resident(src, pos, len as u64).unwrap_or(false) {
+        if size.is_none() && resident(src, pos, want) {
+            return Ok(Some(Chunk {
+                len: want as usize,
+                resident: true,
+            }));
+        }
+        let known = match *size {
+            Some(known) if pos < known => known,
+            _ => {
+                let now = sys::file::info(src)?.size;
+                *size = Some(now);
+                now
+            }
+        };
+        if pos >= known {
+            return Ok(None);
+        }
+        let len = want.min(known - pos);
+        Ok(Some(Chunk {
+            len: len as usize,
+            resident: resident(src, pos, len),
+        }))
+    }
+
+    /// One `sendfile(2)` of `chunk` at `pos`; on a blocking-pool thread
+    /// when its pages are not all in the page cache.
+    async fn sendfile_chunk(&self, pos: u64, chunk: Chunk) -> Result<usize, Errno> {
+        let src = self.req.source.as_fd();
+        let (mut offset, len) = (pos, chunk.len);
+        if chunk.resident {
             let sock = self.stream.as_fd();
             return write_op(self.stream, || {
                 sys::socket::sendfile(sock, src, &mut offset, len)
