@@ -45,16 +45,15 @@ impl InputStream for TcpReader {
         if size == 0 {
             return Ok(Bytes::new());
         }
-        let mut buf = BytesMut::zeroed(size.min(BUDGET));
-        match self.stream.try_read(&mut buf) {
+        // Read into spare capacity: no zero-filling of a buffer the
+        // kernel is about to overwrite.
+        let mut buf = BytesMut::with_capacity(size.min(BUDGET));
+        match self.stream.try_read_buf(&mut buf) {
             Ok(0) => {
                 self.closed.store(true, Ordering::Release);
                 Err(StreamError::Closed)
             }
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(buf.freeze())
-            }
+            Ok(_) => Ok(buf.freeze()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Bytes::new()),
             Err(e) => {
                 self.closed.store(true, Ordering::Release);
