@@ -92,6 +92,15 @@ impl SendfileCtxBuilder {
         self
     }
 
+    /// Move file bytes by zero-copy system calls (the default), or, with
+    /// `false`, copy them through a bounded buffer in the host, like nginx's
+    /// `sendfile off`: for filesystems or kernels where zero-copy misbehaves,
+    /// and for comparison. Guests see the same results either way.
+    pub fn zero_copy(mut self, zero_copy: bool) -> Self {
+        self.policy.zero_copy = zero_copy;
+        self
+    }
+
     /// Count into these metrics (to aggregate several stores); by default
     /// each context gets its own.
     pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {

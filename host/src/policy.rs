@@ -127,6 +127,11 @@ pub struct Policy {
     /// (each in its own store) can listen on one port and the kernel spreads
     /// connections between them. Off by default.
     pub reuse_port: bool,
+    /// Whether file bytes move by zero-copy system calls (`sendfile(2)`,
+    /// `copy_file_range(2)`). Off, the host copies them through a bounded
+    /// buffer instead (nginx's `sendfile off`), with the same semantics and
+    /// accounting; the metrics count them as fallback bytes. On by default.
+    pub zero_copy: bool,
 }
 
 impl Default for Policy {
@@ -138,6 +143,7 @@ impl Default for Policy {
             bind: Vec::new(),
             connect: Vec::new(),
             reuse_port: false,
+            zero_copy: true,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! real host against real files and loopback sockets.
 
 mod cache;
+mod copy_path;
 mod embedding;
 mod errors;
 mod faults;

@@ -2,7 +2,8 @@
 //! headers, trailers, max-chunk, no-cache) from a file of random size, to a
 //! socket or to a file target, each checked against a simple model, the
 //! expected range read straight from the source: the bytes the target
-//! received and every call's counts must match it exactly.
+//! received and every call's counts must match it exactly. Each case runs
+//! with the host's zero-copy system calls on or off (its copying path).
 //!
 //! CI runs 64 cases; set `PROPTEST_CASES` for a longer run, e.g.
 //! `PROPTEST_CASES=2000 cargo test -p wasm-sendfile-tests --test all model`.
@@ -81,12 +82,14 @@ fn op(size: u64) -> impl Strategy<Value = Op> {
         )
 }
 
-/// A case: the source size, the transfers, and whether the target is a file.
-fn case() -> impl Strategy<Value = (u64, Vec<Op>, bool)> {
+/// A case: the source size, the transfers, whether the target is a file,
+/// and whether the host may use zero-copy system calls.
+fn case() -> impl Strategy<Value = (u64, Vec<Op>, bool, bool)> {
     prop_oneof![Just(0u64), 1..4096u64, 4096..300_000u64].prop_flat_map(|size| {
         (
             Just(size),
             prop::collection::vec(op(size), 1..6),
+            any::<bool>(),
             any::<bool>(),
         )
     })
@@ -94,7 +97,7 @@ fn case() -> impl Strategy<Value = (u64, Vec<Op>, bool)> {
 
 /// Runs the ops through the probe; returns (what the target received, the
 /// outcome lines).
-fn run(data: &[u8], ops: &[Op], to_file: bool) -> (Vec<u8>, Vec<String>) {
+fn run(data: &[u8], ops: &[Op], to_file: bool, zero_copy: bool) -> (Vec<u8>, Vec<String>) {
     let dir = workdir();
     put(dir.path(), "src", data);
     let script: Vec<String> = ops.iter().map(Op::line).collect();
@@ -103,16 +106,23 @@ fn run(data: &[u8], ops: &[Op], to_file: bool) -> (Vec<u8>, Vec<String>) {
     let (out, got) = if to_file {
         let out = Guest::new(guests::PROBE)
             .dir(dir.path(), "/data")
-            .policy(|b| b.allow_file_targets(true))
+            .policy(|b| b.allow_file_targets(true).zero_copy(zero_copy))
             .args(args)
             .args(["to-file=/data/out"])
             .run();
         let got = std::fs::read(dir.path().join("out")).unwrap_or_default();
         (out, got)
     } else {
-        probe_to_collector(dir.path(), &args, |g| g)
+        probe_to_collector(dir.path(), &args, |g| g.policy(|b| b.zero_copy(zero_copy)))
     };
     out.assert_success();
+    // Every file byte went the way the policy says.
+    let m = &out.metrics;
+    if zero_copy {
+        assert_eq!(m.fallback_bytes, 0, "{out:#?}");
+    } else {
+        assert_eq!(m.zero_copy_bytes, 0, "{out:#?}");
+    }
     let lines = out
         .stdout
         .lines()
@@ -132,9 +142,9 @@ fn random_transfer_sequences_match_the_model() {
     }
     config.failure_persistence = None;
     TestRunner::new(config)
-        .run(&case(), |(size, ops, to_file)| {
+        .run(&case(), |(size, ops, to_file, zero_copy)| {
             let data = pattern(size as usize);
-            let (got, lines) = run(&data, &ops, to_file);
+            let (got, lines) = run(&data, &ops, to_file, zero_copy);
             let mut want = Vec::new();
             let mut want_lines = Vec::new();
             for op in &ops {

@@ -2,8 +2,9 @@
 //! the SDK's cursor, ordering, sizes past 4 GiB.
 
 use super::{put, send_to_peer, workdir};
-use std::time::Duration;
-use wasm_sendfile_tests::{Guest, Peer, guests, pattern, probe_to_collector};
+use std::io::Read;
+use std::time::{Duration, Instant};
+use wasm_sendfile_tests::{Guest, Peer, guests, pattern, probe_against, probe_to_collector};
 
 const SIZE: usize = 100_000;
 
@@ -194,4 +195,59 @@ fn offsets_and_sizes_past_4_gib_work() {
     );
     assert_eq!(got, vec![0u8; 1000]);
     assert_eq!(out.num("ok", "file"), 1000);
+}
+
+#[test]
+fn the_last_bytes_go_out_at_once_while_the_connection_stays_open() {
+    // Whatever the path and however the range ends, the peer gets every
+    // byte while the guest still holds the connection open. A last piece
+    // wrongly left under `MSG_MORE` or `TCP_CORK` waits for the kernel's
+    // 200 ms cork ceiling instead (measured: ~200 ms, against microseconds
+    // when right).
+    let limit = Duration::from_millis(150);
+    let data = pattern(1_000);
+    let cases: [(bool, &[&str], Vec<u8>); 7] = [
+        (true, &[], data.clone()),
+        (true, &["count=1000"], data.clone()),
+        (true, &["count=5000"], data.clone()),
+        // Headers with MSG_MORE, then no file bytes after all.
+        (
+            true,
+            &["header=HEAD", "offset=1000", "count=10"],
+            b"HEAD".to_vec(),
+        ),
+        // The host's copying path: to EOF (size known), counted (unknown).
+        (false, &[], data.clone()),
+        (false, &["count=1000"], data.clone()),
+        (false, &["count=5000"], data.clone()),
+    ];
+    for (zero_copy, extra, want) in cases {
+        let dir = workdir();
+        put(dir.path(), "f", &data);
+        let peer = Peer::new();
+        let addr = peer.addr();
+        let len = want.len();
+        let reader = std::thread::spawn(move || {
+            let mut conn = peer.accept();
+            conn.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            // Timed from the accept: the guest sends right after connecting.
+            let start = Instant::now();
+            let mut got = vec![0u8; len];
+            conn.read_exact(&mut got)
+                .expect("every byte before the close");
+            (got, start.elapsed())
+        });
+        let mut args = vec!["send", "file=/data/f", "hold-ms=1000"];
+        args.extend_from_slice(extra);
+        let out = probe_against(addr, dir.path(), &args, |g| {
+            g.policy(|b| b.zero_copy(zero_copy))
+        });
+        out.assert_success();
+        let (got, took) = reader.join().unwrap();
+        assert!(got == want, "{extra:?}: bytes differ");
+        assert!(
+            took < limit,
+            "zero-copy {zero_copy}, {extra:?}: the bytes took {took:?}"
+        );
+    }
 }

@@ -105,7 +105,8 @@ fn transfer<'a>(args: &Args, file: &'a File) -> SendFile<'a> {
 
 /// `send`: one transfer to a socket (connect=ADDR) or a file
 /// (to-file=PATH, at=OFFSET). `prefix=S` writes S to the socket's stream
-/// first; `nonblocking` uses `try_send`.
+/// first; `nonblocking` uses `try_send`; `hold-ms=N` keeps the socket open
+/// N ms after the transfer.
 fn send(args: &Args) -> std::io::Result<()> {
     let file = open_source(args)?;
     let mut t = transfer(args, &file);
@@ -125,11 +126,20 @@ fn send(args: &Args) -> std::io::Result<()> {
         if let Some(p) = args.get("prefix") {
             (&stream).write_all(p.as_bytes())?;
         }
-        if args.flag("nonblocking") {
+        let result = if args.flag("nonblocking") {
             t.try_send(&stream)
         } else {
             t.send(&stream)
+        };
+        if let Some(ms) = args.num("hold-ms") {
+            // Keep the connection open a while: what the peer reads now
+            // went out without waiting for the close.
+            report(&result);
+            std::io::stdout().flush()?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return Ok(());
         }
+        result
     };
     report(&result);
     Ok(())

@@ -221,6 +221,7 @@ impl SendfileCtxView<'_> {
             no_disk_io: options.flags.contains(SendFlags::NO_DISK_IO),
             no_cache: options.flags.contains(SendFlags::NO_CACHE),
             max_chunk,
+            zero_copy: policy.zero_copy,
         };
         Ok((req, destination))
     }

@@ -83,7 +83,8 @@ impl<'a> Copy<'a> {
     /// Copies the file range.
     fn file(&mut self) -> Result<(), Failure> {
         let src = self.req.source.as_fd();
-        let mut copying = false;
+        let mut copying = !self.req.zero_copy;
+        self.progress.used_fallback = copying;
         loop {
             let want = self.req.chunk(self.progress.file) as usize;
             if want == 0 {

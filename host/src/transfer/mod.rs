@@ -47,6 +47,9 @@ pub(crate) struct Request {
     pub no_cache: bool,
     /// Most file bytes per system call.
     pub max_chunk: u64,
+    /// Whether to try zero-copy system calls; if not, copy through a buffer
+    /// from the start (see [`crate::Policy::zero_copy`]).
+    pub zero_copy: bool,
 }
 
 impl Request {

@@ -207,7 +207,8 @@ impl Transfer<'_> {
     /// Sends the file range.
     async fn file(&mut self) -> Result<Step, Failure> {
         let mut size = self.req.size;
-        let mut copying = false;
+        let mut copying = !self.req.zero_copy;
+        self.progress.used_fallback = copying;
         loop {
             let want = self.req.chunk(self.progress.file);
             if want == 0 {
@@ -221,7 +222,7 @@ impl Transfer<'_> {
                 return Ok(Step::Done);
             };
             let result = if copying {
-                self.copy_chunk(pos, chunk.len)
+                self.copy_chunk(pos, chunk.len, size)
             } else {
                 self.sendfile_chunk(pos, chunk).await
             };
@@ -309,17 +310,23 @@ impl Transfer<'_> {
         .await
     }
 
-    /// The fallback for descriptor pairs `sendfile` refuses: `pread` into a
-    /// bounded buffer, then `send`. Bytes read but not taken by the socket
-    /// are read again next time.
-    fn copy_chunk(&self, pos: u64, len: usize) -> Result<usize, Errno> {
+    /// The copying path (for descriptor pairs `sendfile` refuses, or with
+    /// zero-copy off): `pread` into a bounded buffer, then `send`. Bytes read
+    /// but not taken by the socket are read again next time. `MSG_MORE` only
+    /// when more is known to follow (`size`: the file's size, if known), so
+    /// the last piece is never held back waiting for bytes that do not come.
+    fn copy_chunk(&self, pos: u64, len: usize, size: Option<u64>) -> Result<usize, Errno> {
         let mut buf = vec![0u8; len.min(FALLBACK_BUFFER)];
         let n = sys::file::pread(self.req.source.as_fd(), &mut buf, pos)?;
         if n == 0 {
             return Ok(0);
         }
+        let end = pos + n as u64;
+        let file_follows = self.req.remaining(self.progress.file + n as u64) > 0
+            && size.is_some_and(|size| end < size);
+        let more = file_follows || !self.req.trailers.is_empty();
         let sock = self.stream.as_fd();
-        write_op(self.stream, || sys::socket::send(sock, &buf[..n], true))
+        write_op(self.stream, || sys::socket::send(sock, &buf[..n], more))
     }
 }
 
