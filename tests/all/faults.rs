@@ -5,7 +5,7 @@
 use super::{put, workdir};
 use std::sync::mpsc;
 use std::time::Duration;
-use wasm_sendfile_tests::{PEER_TIMEOUT, Peer, pattern, probe_against, read_all};
+use wasm_sendfile_tests::{Guest, Output, PEER_TIMEOUT, Peer, pattern, probe_against, read_all};
 
 /// A peer that reads nothing until told to, then reads to the end.
 fn held_peer() -> (
@@ -116,28 +116,30 @@ fn assert_released(
     }
 }
 
-#[test]
-fn a_guest_killed_while_blocked_in_a_send_releases_socket_and_file() {
+/// Runs the probe with `args` from a 32 MiB `/data/f` against a peer that
+/// reads nothing until the guest is gone; checks that the guest's end
+/// released the socket and the file, and returns its output.
+fn released_after(args: &[&str], setup: impl FnOnce(Guest) -> Guest) -> Output {
     let dir = workdir();
     let size = 32 << 20;
     put(dir.path(), "f", &pattern(size));
     let (addr, go, reader) = held_peer();
-    let out = probe_against(addr, dir.path(), &["send", "file=/data/f"], |g| {
+    let out = probe_against(addr, dir.path(), args, setup);
+    assert_released(&dir.path().join("f"), go, reader, size);
+    out
+}
+
+#[test]
+fn a_guest_killed_while_blocked_in_a_send_releases_socket_and_file() {
+    let out = released_after(&["send", "file=/data/f"], |g| {
         g.timeout(Duration::from_secs(2))
     });
     assert_eq!(out.error.as_deref(), Some("guest timed out"), "{out:#?}");
-    assert_released(&dir.path().join("f"), go, reader, size);
 }
 
 #[test]
 fn a_guest_stopped_by_its_epoch_deadline_mid_transfer_releases_socket_and_file() {
-    let dir = workdir();
-    let size = 32 << 20;
-    put(dir.path(), "f", &pattern(size));
-    let (addr, go, reader) = held_peer();
-    let out = probe_against(
-        addr,
-        dir.path(),
+    let out = released_after(
         &["socket-state", "state=spin-mid-transfer", "file=/data/f"],
         |g| g.epoch_deadline(Duration::from_millis(300)),
     );
@@ -147,26 +149,18 @@ fn a_guest_stopped_by_its_epoch_deadline_mid_transfer_releases_socket_and_file()
     assert!(out.metrics.total_bytes > 0, "{out:#?}");
     // It spun: many calls in its own loop, no wait it could be stuck in.
     assert!(out.metrics.calls > 10, "{out:#?}");
-    // Until the store goes, the table still holds what the guest held.
+    // Until the store went, its table held what the guest held.
     assert!(out.table_entries > 0);
-    assert_released(&dir.path().join("f"), go, reader, size);
 }
 
 #[test]
 fn a_guest_trapping_mid_transfer_releases_socket_and_file() {
-    let dir = workdir();
-    let size = 32 << 20;
-    put(dir.path(), "f", &pattern(size));
-    let (addr, go, reader) = held_peer();
-    let out = probe_against(
-        addr,
-        dir.path(),
+    let out = released_after(
         &["socket-state", "state=trap-mid-transfer", "file=/data/f"],
         |g| g,
     );
     assert!(!out.success && out.error.is_some(), "{out:#?}");
     assert_eq!(out.field("ok", "complete"), "false");
-    assert_released(&dir.path().join("f"), go, reader, size);
 }
 
 #[test]

@@ -92,12 +92,15 @@ fn files_outside_the_preopens_cannot_be_opened() {
     std::fs::create_dir(&public).unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret"), public.join("link")).unwrap();
     put(&public, "ok", b"fine");
-    let open = |path: &str| {
+    // The probe's `open` (through the SDK, `file=`) or `open-raw` (a raw
+    // `open-at` on the preopen, `path=`), on `public` as `/data`.
+    let probe = |command: &str, arg: String| {
         Guest::new(guests::PROBE)
             .dir_ro(&public, "/data")
-            .args(["open", &format!("file={path}")])
+            .args([command.to_string(), arg])
             .run()
     };
+    let open = |path: &str| probe("open", format!("file={path}"));
     assert_eq!(open("/data/ok").line("opened"), "opened dir=false");
     for escape in ["/data/../secret", "/data/link"] {
         let out = open(escape);
@@ -112,12 +115,7 @@ fn files_outside_the_preopens_cannot_be_opened() {
 
     // The same escapes as raw `open-at` calls on the preopen, with no SDK
     // path handling in between: the host refuses each.
-    let open_raw = |path: &str| {
-        Guest::new(guests::PROBE)
-            .dir_ro(&public, "/data")
-            .args(["open-raw", &format!("path={path}")])
-            .run()
-    };
+    let open_raw = |path: &str| probe("open-raw", format!("path={path}"));
     assert_eq!(open_raw("ok").line("raw"), "raw-opened");
     // Every escape names a file that exists on the host.
     put(dir.path(), "secret", b"secret");
