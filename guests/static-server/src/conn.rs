@@ -103,6 +103,11 @@ impl Conn {
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
                     self.last_active = now_ns();
+                    if n < chunk.len() {
+                        // A short read took all there was; asking again
+                        // would only hear would-block.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),

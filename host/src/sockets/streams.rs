@@ -4,10 +4,12 @@
 //! [`Writer`] shared with the socket resource: the capability flushes them
 //! before sending file bytes, so the peer sees the guest's writes in order.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+use rustix::net::RecvFlags;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::io::Interest;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 /// Largest read, and the write budget `check-write` grants.
@@ -45,20 +47,38 @@ impl InputStream for TcpReader {
         if size == 0 {
             return Ok(Bytes::new());
         }
-        // Read into spare capacity: no zero-filling of a buffer the
-        // kernel is about to overwrite.
-        let mut buf = BytesMut::with_capacity(size.min(BUDGET));
-        match self.stream.try_read_buf(&mut buf) {
-            Ok(0) => {
+        let want = size.min(BUDGET);
+        let mut buf = Vec::with_capacity(want);
+        let mut got = None;
+        let result = self.stream.try_io(Interest::READABLE, || {
+            // Into spare capacity: no zero-filling of bytes the kernel
+            // is about to overwrite.
+            let spare = rustix::buffer::spare_capacity(&mut buf);
+            let (n, _) = rustix::net::recv(&*self.stream, spare, RecvFlags::DONTWAIT)?;
+            got = Some(n);
+            if n > 0 && n < want {
+                // A short read took everything the socket had. Saying
+                // would-block lets tokio clear the readiness it saw before
+                // the call (a newer event survives: the clear is by tick),
+                // so the guest's next poll waits for new bytes instead of
+                // waking to find the socket empty. End-of-stream is never
+                // cleared (tokio keeps closed states).
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (got, result) {
+            (Some(0), _) => {
                 self.closed.store(true, Ordering::Release);
                 Err(StreamError::Closed)
             }
-            Ok(_) => Ok(buf.freeze()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Bytes::new()),
-            Err(e) => {
+            (Some(_), _) => Ok(Bytes::from(buf)),
+            (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(Bytes::new()),
+            (None, Err(e)) => {
                 self.closed.store(true, Ordering::Release);
                 Err(StreamError::LastOperationFailed(failure(e)))
             }
+            (None, Ok(_)) => unreachable!("a read that ran records its count"),
         }
     }
 }
