@@ -66,6 +66,12 @@ pub(crate) struct Connection {
 
 impl Connection {
     fn new(stream: tokio::net::TcpStream, peer: SocketAddr) -> Self {
+        // TCP_NODELAY, as nginx (`tcp_nodelay on`) and Go set it: WASI 0.2
+        // has no option for it, and with Nagle a guest that answers in two
+        // writes waits for the peer's delayed ACK (~40 ms) before the second
+        // goes out. Bytes meant to share segments are joined anyway: by
+        // `MSG_MORE` and `TCP_CORK` in the capability. Best effort.
+        let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
         Self {
             writer: Arc::new(Mutex::new(Writer::new(stream.clone()))),
