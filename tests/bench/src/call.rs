@@ -50,6 +50,8 @@ pub fn bare_syscall(file: &Path, n: u64) -> Duration {
     let drain = drain_in_batches(peer);
     let sock = std::net::TcpStream::connect(addr).expect("connect");
     sock.set_nonblocking(true).expect("non-blocking");
+    // As the host sets it on every guest connection.
+    sock.set_nodelay(true).expect("TCP_NODELAY");
     let src = File::open(file).expect("open");
     let start = Instant::now();
     let mut done = 0;
