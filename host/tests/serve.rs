@@ -29,6 +29,20 @@ fn curl_text(args: &[&str]) -> String {
     String::from_utf8(curl(args)).unwrap()
 }
 
+/// Runs a Python 3 `script`, which must succeed; its stdout.
+fn python(script: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn site() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("index.html"), "<h1>home</h1>\n").unwrap();
@@ -181,18 +195,10 @@ fn python_http_client_keeps_the_connection() {
          print(r.status, list(r.read()))\n",
         port = s.addr.port()
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(&script);
     let want: Vec<u32> = (1000..1010).map(|i| i % 253).collect();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out,
         format!(
             "200 20 0123456789abcdefghij\n200 14 <h1>home</h1>\n200 20 0123456789abcdefghij\n206 {want:?}\n"
         )
@@ -354,15 +360,7 @@ fn small_responses_written_in_pieces_are_not_delayed() {
          print(round((time.monotonic() - start) * 1000))\n",
         port = s.addr.port()
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ms: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = python(&script);
+    let ms: u64 = out.trim().parse().unwrap();
     assert!(ms < 400, "20 small responses took {ms} ms");
 }
