@@ -4,6 +4,7 @@
 use crate::metrics::Metrics;
 use crate::p2::regular_files::RegularFiles;
 use crate::policy::{AddrRule, Policy};
+use crate::sockets::PendingWrites;
 use std::sync::Arc;
 
 /// The capability's state in one store. Build it with
@@ -13,6 +14,7 @@ pub struct SendfileCtx {
     pub(crate) policy: Policy,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) regular_files: RegularFiles,
+    pub(crate) pending_writes: Arc<PendingWrites>,
 }
 
 impl SendfileCtx {
@@ -30,6 +32,15 @@ impl SendfileCtx {
     /// The counters this store updates.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The bytes this store's guest wrote to its sockets that are still on
+    /// their way out. They keep going after the guest dropped its streams,
+    /// or its whole store, as `close(2)` lets the kernel finish sending; a
+    /// program that ends its tokio runtime after a guest ran should first
+    /// [`PendingWrites::settle`] them, as `wasm-sendfile run` does.
+    pub fn pending_writes(&self) -> &Arc<PendingWrites> {
+        &self.pending_writes
     }
 }
 
@@ -114,6 +125,7 @@ impl SendfileCtxBuilder {
             policy: self.policy,
             metrics: self.metrics.unwrap_or_default(),
             regular_files: RegularFiles::default(),
+            pending_writes: Arc::default(),
         }
     }
 }

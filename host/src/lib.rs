@@ -87,5 +87,5 @@ pub use linker::{add_only_sendfile_to_linker_async, add_to_linker_async};
 pub use memory::{MemoryTracker, MemoryUsage};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use policy::{AddrRule, AddrRuleParseError, Policy};
-pub use sockets::TcpSocket;
+pub use sockets::{PendingWrites, TcpSocket};
 pub use view::{SendfileCtxView, SendfileView};

@@ -13,6 +13,7 @@ mod nonblocking;
 mod seeds;
 mod semantics;
 mod sockets;
+mod tcp;
 
 use std::path::Path;
 use wasm_sendfile_tests::{Output, probe_to_collector};

@@ -22,6 +22,10 @@ pub const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a peer waits for data before giving up.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a finished guest's socket writes may take to drain to peers
+/// that read them, before the test's runtime stops (resetting the rest).
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+
 /// How often the engine of guests with an epoch deadline ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -63,8 +67,31 @@ fn component(path: &str, epochs: bool) -> Component {
     c
 }
 
+/// Which `wasi:sockets/tcp` a guest runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tcp {
+    /// The host's own (with the capability): what the project ships.
+    Host,
+    /// wasmtime-wasi 48's own, in a linker without this crate: the
+    /// reference a differential test compares the host's against. Every
+    /// loopback and unspecified address is allowed; the capability is not
+    /// linked, so only guests that import plain WASI run this way.
+    WasmtimeWasi,
+}
+
+/// The linker for [`Tcp::WasmtimeWasi`]: wasmtime-wasi alone.
+fn wasmtime_wasi_linker() -> &'static wasmtime::component::Linker<CommandState> {
+    static LINKER: OnceLock<wasmtime::component::Linker<CommandState>> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let mut linker = wasmtime::component::Linker::new(runner(false).engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasmtime-wasi linker");
+        linker
+    })
+}
+
 /// A guest run being set up.
 pub struct Guest {
+    tcp: Tcp,
     path: &'static str,
     args: Vec<String>,
     dirs: Vec<(PathBuf, String, FsPerms)>,
@@ -128,6 +155,7 @@ impl Guest {
     /// A run of the guest at `path` (one of [`guests`]' constants).
     pub fn new(path: &'static str) -> Self {
         Guest {
+            tcp: Tcp::Host,
             path,
             args: Vec::new(),
             dirs: Vec::new(),
@@ -157,6 +185,12 @@ impl Guest {
     /// its own code.
     pub fn epoch_deadline(mut self, d: Duration) -> Self {
         self.epoch_deadline = Some(d);
+        self
+    }
+
+    /// Runs against `tcp` (the host's own by default).
+    pub fn tcp(mut self, tcp: Tcp) -> Self {
+        self.tcp = tcp;
         self
     }
 
@@ -207,8 +241,15 @@ impl Guest {
         for (host, guest, perms) in &self.dirs {
             wasi.preopened_dir(host, guest, *perms).expect("preopen");
         }
+        if self.tcp == Tcp::WasmtimeWasi {
+            wasi.allow_tcp(true);
+            wasi.socket_addr_check(|addr, _| {
+                Box::pin(async move { addr.ip().is_loopback() || addr.ip().is_unspecified() })
+            });
+        }
         let sendfile = self.sendfile.take().unwrap().build();
         let metrics = sendfile.metrics().clone();
+        let pending_writes = sendfile.pending_writes().clone();
         let state = CommandState::new(wasi.build(), sendfile);
         let epochs = self.epoch_deadline.is_some();
         let (runner, component) = (runner(epochs), component(self.path, epochs));
@@ -222,9 +263,21 @@ impl Guest {
             .enable_all()
             .build()
             .unwrap();
-        let result = rt.block_on(async {
-            tokio::time::timeout(self.timeout, runner.run_in(&component, &mut store)).await
-        });
+        let tcp = self.tcp;
+        let run = async {
+            match tcp {
+                Tcp::Host => runner.run_in(&component, &mut store).await,
+                Tcp::WasmtimeWasi => {
+                    let linker = wasmtime_wasi_linker();
+                    let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                        &mut store, &component, linker,
+                    )
+                    .await?;
+                    command.wasi_cli_run().call_run(&mut store).await
+                }
+            }
+        };
+        let result = rt.block_on(async { tokio::time::timeout(self.timeout, run).await });
         let (success, error, trap) = match result {
             Err(_) => (false, Some("guest timed out".to_string()), None),
             Ok(Ok(Ok(()))) => (true, None, None),
@@ -233,6 +286,10 @@ impl Guest {
         };
         let table_entries = store.data_mut().table.iter_mut().count();
         drop(store);
+        // Bytes the guest let go of still drain to their peers, as they do
+        // when `wasm-sendfile run` ends; the runtime must not stop first.
+        // Bounded: a peer that does not read gets its connection reset.
+        rt.block_on(pending_writes.settle(SETTLE_LIMIT));
         Output {
             stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
             stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
@@ -348,7 +405,15 @@ pub fn wait_bindable(port: u16) {
 /// Deterministic test bytes: `len` bytes that differ at every offset
 /// modulo 251, so misplaced ranges show.
 pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ 0x5a).collect()
+    pattern_from(0, len)
+}
+
+/// Bytes `start..start + len` of the endless [`pattern`] (which the
+/// `tcp-script` guest sends too).
+pub fn pattern_from(start: usize, len: usize) -> Vec<u8> {
+    (start..start + len)
+        .map(|i| (i % 251) as u8 ^ 0x5a)
+        .collect()
 }
 
 /// A loopback listener standing in for the guest's peer.

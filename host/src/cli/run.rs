@@ -123,13 +123,25 @@ pub fn load(engine: &wasmtime::Engine, path: &Path) -> Result<Component> {
     }
 }
 
+/// The longest `run` waits at exit for writes still on their way out (each
+/// connection itself gives up after at most a minute without progress).
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(65);
+
 /// Runs `component` with `state` and turns its ending into an exit code.
 pub async fn exit_code(
     runner: &Runner,
     component: &Component,
     state: CommandState,
 ) -> Result<ExitCode> {
-    match runner.run(component, state).await {
+    let pending = state.sendfile.pending_writes().clone();
+    let result = runner.run(component, state).await;
+    // What the guest wrote but the peers have not taken yet goes out before
+    // the process (and its runtime) ends; each connection gives up by
+    // itself on a peer that takes nothing for a while.
+    if !pending.settle(SETTLE_LIMIT).await {
+        eprintln!("warning: some socket writes were still pending at exit");
+    }
+    match result {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(())) => Ok(ExitCode::FAILURE),
         Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {

@@ -9,7 +9,9 @@ use wasmtime_wasi::p2::bindings::sockets::network::IpAddressFamily;
 
 impl Host for SendfileCtxView<'_> {
     fn create_tcp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<TcpSocket>> {
-        let socket = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| TcpSocket::new(family))?;
+        let drains = self.ctx.pending_writes.clone();
+        let socket =
+            wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| TcpSocket::new(family, drains))?;
         Ok(self.table.push(socket)?)
     }
 }

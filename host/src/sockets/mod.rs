@@ -8,9 +8,12 @@
 //! `finish-*` calls bracket each transition.
 
 mod options;
-mod streams;
+mod reader;
+mod writer;
 
-pub(crate) use streams::{TcpReader, TcpWriter, WriteEnd, Writer};
+pub(crate) use reader::TcpReader;
+pub use writer::PendingWrites;
+pub(crate) use writer::{TcpWriter, WriteEnd, Writer};
 
 use rustix::net::sockopt;
 use std::future::Future;
@@ -39,8 +42,9 @@ pub(crate) enum Pending {
 enum State {
     /// Created, possibly bound; may still listen or connect.
     Default(tokio::net::TcpSocket),
-    /// `start-connect` was called; the connection is being made.
-    Connecting(ConnectFuture),
+    /// `start-connect` was called; the connection to the address is being
+    /// made.
+    Connecting(ConnectFuture, SocketAddr),
     /// Connected, by `finish-connect` or `accept`.
     Connected(Connection),
     /// Listening for connections.
@@ -65,7 +69,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    fn new(stream: tokio::net::TcpStream, peer: SocketAddr) -> Self {
+    fn new(stream: tokio::net::TcpStream, peer: SocketAddr, drains: Arc<PendingWrites>) -> Self {
         // TCP_NODELAY, as nginx (`tcp_nodelay on`) and Go set it: WASI 0.2
         // has no option for it, and with Nagle a guest that answers in two
         // writes waits for the peer's delayed ACK (~40 ms) before the second
@@ -74,7 +78,7 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
         Self {
-            writer: Arc::new(Mutex::new(Writer::new(stream.clone()))),
+            writer: Arc::new(Mutex::new(Writer::new(stream.clone(), drains))),
             stream,
             peer,
             reader: None,
@@ -96,6 +100,8 @@ pub struct TcpSocket {
     backlog: u32,
     pending: Option<Pending>,
     connect_result: Option<io::Result<tokio::net::TcpStream>>,
+    /// Where a connection's writer counts its background drains.
+    drains: Arc<PendingWrites>,
 }
 
 /// Result of socket operations, in WASI error codes.
@@ -116,14 +122,24 @@ fn is_unicast(ip: &IpAddr) -> bool {
     }
 }
 
-/// IPv4-mapped IPv6 addresses are refused: WASI sockets are IPv6-only.
-fn is_v4_mapped(ip: &IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+/// IPv4-mapped (`::ffff:a.b.c.d`) and the deprecated IPv4-compatible
+/// (`::a.b.c.d`, RFC 4291 §2.5.5.1) IPv6 addresses are refused, as
+/// wasmtime-wasi refuses them: WASI's IPv6 sockets are IPv6-only, and the
+/// kernel's handling of IPv4-compatible addresses is its own.
+fn is_v4_in_v6(ip: &IpAddr) -> bool {
+    let IpAddr::V6(v6) = ip else {
+        return false;
+    };
+    let compatible = matches!(v6.segments(), [0, 0, 0, 0, 0, 0, _, _])
+        && !v6.is_unspecified()
+        && !v6.is_loopback();
+    compatible || v6.to_ipv4_mapped().is_some()
 }
 
 impl TcpSocket {
-    /// A new, unbound socket of `family`.
-    pub(crate) fn new(family: IpAddressFamily) -> io::Result<Self> {
+    /// A new, unbound socket of `family`; its connections count their
+    /// background writes in `drains`.
+    pub(crate) fn new(family: IpAddressFamily, drains: Arc<PendingWrites>) -> io::Result<Self> {
         let socket = match family {
             IpAddressFamily::Ipv4 => tokio::net::TcpSocket::new_v4()?,
             IpAddressFamily::Ipv6 => {
@@ -132,22 +148,30 @@ impl TcpSocket {
                 s
             }
         };
-        Ok(Self::with_state(State::Default(socket), family))
+        Ok(Self::with_state(State::Default(socket), family, drains))
     }
 
-    fn with_state(state: State, family: IpAddressFamily) -> Self {
+    fn with_state(state: State, family: IpAddressFamily, drains: Arc<PendingWrites>) -> Self {
         Self {
             state,
             family,
             backlog: DEFAULT_BACKLOG,
             pending: None,
             connect_result: None,
+            drains,
         }
     }
 
-    /// A socket for a connection `accept` returned.
-    fn accepted(stream: tokio::net::TcpStream, peer: SocketAddr, family: IpAddressFamily) -> Self {
-        Self::with_state(State::Connected(Connection::new(stream, peer)), family)
+    /// Takes the unconnected socket out of the `Default` state (leaving
+    /// `Closed`), for `connect` or `listen`.
+    fn take_default(&mut self) -> Result<tokio::net::TcpSocket> {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Default(socket) => Ok(socket),
+            other => {
+                self.state = other;
+                Err(ErrorCode::InvalidState)
+            }
+        }
     }
 
     pub(crate) fn family(&self) -> IpAddressFamily {
@@ -180,7 +204,7 @@ impl TcpSocket {
 
     fn check_address(&self, addr: &SocketAddr) -> Result<()> {
         let ip = addr.ip();
-        if family_of(&ip) != self.family || !is_unicast(&ip) || is_v4_mapped(&ip) {
+        if family_of(&ip) != self.family || !is_unicast(&ip) || is_v4_in_v6(&ip) {
             return Err(ErrorCode::InvalidArgument);
         }
         Ok(())
@@ -190,7 +214,7 @@ impl TcpSocket {
     pub(crate) fn is_bound(&self) -> bool {
         match &self.state {
             State::Default(s) => s.local_addr().is_ok_and(|a| a.port() != 0),
-            State::Connecting(_) | State::Closed => false,
+            State::Connecting(..) | State::Closed => false,
             State::Connected(_) | State::Listening(_) => true,
         }
     }
@@ -241,17 +265,15 @@ impl TcpSocket {
         if !allowed {
             return Err(ErrorCode::AccessDenied);
         }
-        let State::Default(socket) = std::mem::replace(&mut self.state, State::Closed) else {
-            unreachable!("checked above");
-        };
-        self.state = State::Connecting(Box::pin(socket.connect(addr)));
+        let socket = self.take_default()?;
+        self.state = State::Connecting(Box::pin(socket.connect(addr)), addr);
         self.pending = Some(Pending::Connect);
         Ok(())
     }
 
     /// Polls a connection attempt, keeping its result for `finish-connect`.
     fn poll_connect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let State::Connecting(fut) = &mut self.state
+        if let State::Connecting(fut, _) = &mut self.state
             && self.connect_result.is_none()
         {
             match fut.as_mut().poll(cx) {
@@ -275,19 +297,21 @@ impl TcpSocket {
             return Err(ErrorCode::WouldBlock);
         }
         self.pending = None;
-        match self.connect_result.take().expect("polled to completion") {
-            Ok(stream) => {
-                let peer = stream.peer_addr().map_err(ErrorCode::from)?;
-                let mut conn = Connection::new(stream, peer);
-                let streams = take_streams(&mut conn)?;
-                self.state = State::Connected(conn);
-                Ok(streams)
-            }
-            Err(e) => {
-                self.state = State::Closed;
-                Err(e.into())
-            }
-        }
+        // Whatever the outcome, the attempt is over: its future completed
+        // and must not be polled again.
+        let State::Connecting(_, peer) = std::mem::replace(&mut self.state, State::Closed) else {
+            return Err(ErrorCode::InvalidState);
+        };
+        let Some(result) = self.connect_result.take() else {
+            return Err(ErrorCode::InvalidState);
+        };
+        // The peer is the address connected to: asking the kernel
+        // (`getpeername`) fails once the peer has reset the connection,
+        // which must not fail `finish-connect` (the streams report it).
+        let mut conn = Connection::new(result?, peer, self.drains.clone());
+        let streams = take_streams(&mut conn)?;
+        self.state = State::Connected(conn);
+        Ok(streams)
     }
 
     /// `start-listen`: WASI 0.2 requires an explicit bind first.
@@ -296,9 +320,7 @@ impl TcpSocket {
         if !matches!(self.state, State::Default(_)) || !self.is_bound() {
             return Err(ErrorCode::InvalidState);
         }
-        let State::Default(socket) = std::mem::replace(&mut self.state, State::Closed) else {
-            unreachable!("checked above");
-        };
+        let socket = self.take_default()?;
         match socket.listen(self.backlog) {
             Ok(listener) => {
                 self.state = State::Listening(Listener {
@@ -337,14 +359,15 @@ impl TcpSocket {
             return Err(ErrorCode::WouldBlock);
         }
         let State::Listening(l) = &mut self.state else {
-            unreachable!("checked above");
+            return Err(ErrorCode::InvalidState);
         };
-        let (stream, peer) = l.ready.take().expect("polled to completion")?;
-        let mut socket = TcpSocket::accepted(stream, peer, self.family);
-        let State::Connected(conn) = &mut socket.state else {
-            unreachable!("accepted sockets are connected");
+        let Some(accepted) = l.ready.take() else {
+            return Err(ErrorCode::WouldBlock);
         };
-        let (input, output) = take_streams(conn)?;
+        let (stream, peer) = accepted.map_err(accept_error)?;
+        let mut conn = Connection::new(stream, peer, self.drains.clone());
+        let (input, output) = take_streams(&mut conn)?;
+        let socket = Self::with_state(State::Connected(conn), self.family, self.drains.clone());
         Ok((socket, input, output))
     }
 
@@ -357,7 +380,7 @@ impl TcpSocket {
             State::Default(s) => s.local_addr()?,
             State::Connected(c) => c.stream.local_addr()?,
             State::Listening(l) => l.listener.local_addr()?,
-            State::Connecting(_) | State::Closed => return Err(ErrorCode::InvalidState),
+            State::Connecting(..) | State::Closed => return Err(ErrorCode::InvalidState),
         })
     }
 
@@ -418,19 +441,43 @@ impl TcpSocket {
             State::Default(s) => Ok(s.as_fd()),
             State::Connected(c) => Ok(c.stream.as_fd()),
             State::Listening(l) => Ok(l.listener.as_fd()),
-            State::Connecting(_) | State::Closed => Err(ErrorCode::InvalidState),
+            State::Connecting(..) | State::Closed => Err(ErrorCode::InvalidState),
         }
     }
 
     /// Waits until the current operation can make progress: a connection
-    /// attempt finished, or a connection is waiting to be accepted.
+    /// attempt finished, or a connection is waiting to be accepted. Ready at
+    /// once in every other state, `start-listen` not yet finished included
+    /// (as wasmtime-wasi's).
     pub(crate) async fn ready(&mut self) {
-        std::future::poll_fn(|cx| match self.state {
-            State::Connecting(_) => self.poll_connect(cx),
-            State::Listening(_) => self.poll_accept(cx),
+        std::future::poll_fn(|cx| match (&self.state, self.pending) {
+            (State::Connecting(..), _) => self.poll_connect(cx),
+            (State::Listening(_), None) => self.poll_accept(cx),
             _ => Poll::Ready(()),
         })
         .await
+    }
+}
+
+/// Linux's `accept(2)` passes errors of the pending connection through
+/// (`ECONNRESET`, network errors, ...); other systems do not, and WASI
+/// folds them all into `connection-aborted`, as wasmtime-wasi does. The
+/// listener stays usable.
+fn accept_error(e: io::Error) -> ErrorCode {
+    match e.raw_os_error() {
+        Some(
+            libc::ECONNRESET
+            | libc::ENETRESET
+            | libc::EHOSTUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::ENONET
+            | libc::EOPNOTSUPP,
+        ) => ErrorCode::ConnectionAborted,
+        _ => e.into(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Socket options of `wasi:sockets/tcp`, with the WASI rules for values:
 //! 0 is `invalid-argument` where the WIT says so, other values are clamped
-//! to what the OS accepts.
+//! to what the OS accepts. Values read back are normalised as wasmtime-wasi
+//! normalises them, so a guest sees the same numbers under either host.
 //!
 //! # References
 //! - Linux `tcp(7)`, `ip(7)`, `ipv6(7)`, `socket(7)`.
@@ -74,7 +75,9 @@ impl TcpSocket {
             IpAddressFamily::Ipv4 => sockopt::ip_ttl(fd)?,
             IpAddressFamily::Ipv6 => sockopt::ipv6_unicast_hops(fd)?.into(),
         };
-        Ok(u8::try_from(hops).unwrap_or(u8::MAX))
+        // A TTL no `u8` can hold is not WASI's to report (wasmtime-wasi
+        // answers the same).
+        u8::try_from(hops).map_err(|_| ErrorCode::NotSupported)
     }
 
     pub(crate) fn set_hop_limit(&self, value: u8) -> Result<()> {
@@ -88,22 +91,47 @@ impl TcpSocket {
     }
 
     pub(crate) fn receive_buffer_size(&self) -> Result<u64> {
-        Ok(sockopt::socket_recv_buffer_size(self.fd()?)? as u64)
+        Ok(buffer_size_read(sockopt::socket_recv_buffer_size(
+            self.fd()?,
+        )?))
     }
 
     pub(crate) fn set_receive_buffer_size(&self, value: u64) -> Result<()> {
-        let value = usize::try_from(nonzero(value)?).unwrap_or(usize::MAX);
-        let value = value.min(i32::MAX as usize);
-        Ok(sockopt::set_socket_recv_buffer_size(self.fd()?, value)?)
+        let value = buffer_size_to_set(value)?;
+        buffer_hint(sockopt::set_socket_recv_buffer_size(self.fd()?, value))
     }
 
     pub(crate) fn send_buffer_size(&self) -> Result<u64> {
-        Ok(sockopt::socket_send_buffer_size(self.fd()?)? as u64)
+        Ok(buffer_size_read(sockopt::socket_send_buffer_size(
+            self.fd()?,
+        )?))
     }
 
     pub(crate) fn set_send_buffer_size(&self, value: u64) -> Result<()> {
-        let value = usize::try_from(nonzero(value)?).unwrap_or(usize::MAX);
-        let value = value.min(i32::MAX as usize);
-        Ok(sockopt::set_socket_send_buffer_size(self.fd()?, value)?)
+        let value = buffer_size_to_set(value)?;
+        buffer_hint(sockopt::set_socket_send_buffer_size(self.fd()?, value))
+    }
+}
+
+/// A buffer size as read back: Linux reports twice the value set (it
+/// reserves as much again for bookkeeping, `socket(7)`); the half is what
+/// the guest asked for, as wasmtime-wasi reports it.
+fn buffer_size_read(kernel: usize) -> u64 {
+    (kernel / 2) as u64
+}
+
+/// A buffer size to set: 0 is `invalid-argument`; others are hints the
+/// kernel clamps, so they are only kept within what `setsockopt` takes.
+fn buffer_size_to_set(value: u64) -> Result<usize> {
+    let value = usize::try_from(nonzero(value)?).unwrap_or(usize::MAX);
+    Ok(value.min(i32::MAX as usize))
+}
+
+/// Buffer sizes are hints: a kernel that cannot grant one (`ENOBUFS`, on
+/// the BSDs) is not an error, as in wasmtime-wasi.
+fn buffer_hint(result: rustix::io::Result<()>) -> Result<()> {
+    match result {
+        Ok(()) | Err(rustix::io::Errno::NOBUFS) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
