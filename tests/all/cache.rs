@@ -50,3 +50,22 @@ fn no_cache_drops_the_sent_range_from_the_page_cache() {
     let (out, _) = send_to_peer(dir.path(), "src", &["no-disk-io"]);
     assert_eq!(out.line("err"), "err code=busy total=0 file=0");
 }
+
+/// Issue 9, finding 8: to a socket, `no-cache` used to drop nothing (the
+/// pages were still queued when the call ended). Now the range leaves the
+/// cache once the peer has it: after a peer that read everything, a
+/// `no-disk-io` send of the same range is `busy`.
+#[test]
+fn no_cache_to_a_socket_drops_the_range_once_the_peer_has_it() {
+    let dir = workdir();
+    let data = pattern(2 << 20);
+    put(dir.path(), "src", &data);
+    let src = dir.path().join("src");
+    std::fs::File::open(&src).unwrap().sync_all().unwrap();
+    warm(&src);
+    let (out, got) = send_to_peer(dir.path(), "src", &["no-cache"]);
+    assert_eq!(out.num("ok", "file"), 2 << 20);
+    assert!(got == data, "bytes differ");
+    let (out, _) = send_to_peer(dir.path(), "src", &["no-disk-io"]);
+    assert_eq!(out.line("err"), "err code=busy total=0 file=0");
+}

@@ -43,10 +43,26 @@ fn header_lists_past_the_limits_are_refused_whole() {
     let (out, got) = hostile("many-headers");
     assert_eq!(out.line("raw"), "raw err code=invalid total=0 file=0");
     assert!(got.is_empty());
+    let (out, got) = hostile("many-trailers");
+    assert_eq!(out.line("raw"), "raw err code=invalid total=0 file=0");
+    assert!(got.is_empty());
     let (out, got) = hostile("huge-headers");
     assert_eq!(out.line("raw"), "raw err code=access-denied total=0 file=0");
     assert!(got.is_empty());
     host_still_serves();
+}
+
+/// Issue 9, finding 8: headers and trailers are limited each on its own (as
+/// FreeBSD's `sf_hdtr` lists): 1000 headers and 1024 trailers go out, where
+/// the two used to be counted together and refused as `invalid`.
+#[test]
+fn headers_and_trailers_are_limited_each_on_its_own() {
+    let (out, got) = hostile("full-lists");
+    assert_eq!(out.line("raw"), "raw ok total=2034 file=10 complete=true");
+    let mut want = vec![b'h'; 1000];
+    want.extend_from_slice(&pattern(10));
+    want.extend_from_slice(&[b't'; 1024]);
+    assert!(got == want, "bytes differ");
 }
 
 #[test]

@@ -362,19 +362,20 @@ fn hostile(args: &Args) -> std::io::Result<()> {
     use wasm_sendfile_sdk::raw;
     let file = open_source(args)?;
     let stream = TcpStream::connect(args.addr())?;
-    let options = |headers: Vec<Vec<u8>>| raw::SendOptions {
+    let options = |(headers, trailers): (Vec<Vec<u8>>, Vec<Vec<u8>>)| raw::SendOptions {
         headers,
-        trailers: Vec::new(),
+        trailers,
         flags: raw::SendFlags::empty(),
         max_chunk: None,
     };
     let target = raw::Target::Socket(stream.socket());
-    let call = |offset: u64, count: raw::Count, headers: Vec<Vec<u8>>| match raw::blocking_send_file(
+    let none = || (Vec::new(), Vec::new());
+    let call = |offset: u64, count: raw::Count, lists| match raw::blocking_send_file(
         &target,
         file.descriptor(),
         offset,
         count,
-        &options(headers),
+        &options(lists),
     ) {
         Ok(t) => println!(
             "raw ok total={} file={} complete={}",
@@ -388,11 +389,22 @@ fn hostile(args: &Args) -> std::io::Result<()> {
         ),
     };
     match args.get("case") {
-        Some("huge-count") => call(0, raw::Count::AtMost(u64::MAX), Vec::new()),
-        Some("max-offset") => call(u64::MAX, raw::Count::AtMost(u64::MAX), Vec::new()),
-        Some("max-off-t") => call(i64::MAX as u64, raw::Count::AtMost(u64::MAX), Vec::new()),
-        Some("many-headers") => call(0, raw::Count::ToEof, vec![Vec::new(); 5000]),
-        Some("huge-headers") => call(0, raw::Count::ToEof, vec![vec![b'h'; 8 << 20]]),
+        Some("huge-count") => call(0, raw::Count::AtMost(u64::MAX), none()),
+        Some("max-offset") => call(u64::MAX, raw::Count::AtMost(u64::MAX), none()),
+        Some("max-off-t") => call(i64::MAX as u64, raw::Count::AtMost(u64::MAX), none()),
+        Some("many-headers") => call(0, raw::Count::ToEof, (vec![Vec::new(); 5000], Vec::new())),
+        Some("huge-headers") => call(
+            0,
+            raw::Count::ToEof,
+            (vec![vec![b'h'; 8 << 20]], Vec::new()),
+        ),
+        // Each list within its own limit (1024), more than it together.
+        Some("full-lists") => call(
+            0,
+            raw::Count::AtMost(10),
+            (vec![b"h".to_vec(); 1000], vec![b"t".to_vec(); 1024]),
+        ),
+        Some("many-trailers") => call(0, raw::Count::ToEof, (Vec::new(), vec![Vec::new(); 1025])),
         Some("stale-socket") => {
             let socket = wasi::sockets::tcp_create_socket::create_tcp_socket(
                 wasi::sockets::network::IpAddressFamily::Ipv4,
@@ -401,11 +413,11 @@ fn hostile(args: &Args) -> std::io::Result<()> {
             let handle = socket.handle();
             drop(socket);
             // A handle that was just dropped.
-            send_with_forged_socket(handle, &file, &options(Vec::new()));
+            send_with_forged_socket(handle, &file, &options(none()));
         }
         // A descriptor's handle passed as a tcp-socket.
         Some("wrong-type") => {
-            send_with_forged_socket(file.descriptor().handle(), &file, &options(Vec::new()))
+            send_with_forged_socket(file.descriptor().handle(), &file, &options(none()))
         }
         other => panic!("unknown case {other:?}"),
     }

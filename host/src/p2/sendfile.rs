@@ -21,7 +21,8 @@ use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi::p2::{DynPollable, Pollable};
 
-/// Most header plus trailer buffers in one call (Linux `IOV_MAX`).
+/// Most buffers in each of `headers` and `trailers` (`IOV_MAX`, as FreeBSD
+/// caps each list of `sf_hdtr`); more is `invalid` (documented in the WIT).
 const MAX_BUFFERS: usize = 1024;
 
 /// Offsets are `off_t` in the kernel.
@@ -195,8 +196,7 @@ impl SendfileCtxView<'_> {
             Some(n) => n.min(policy.max_chunk),
             None => policy.max_chunk,
         };
-        let buffers = options.headers.len() + options.trailers.len();
-        if buffers > MAX_BUFFERS {
+        if options.headers.len() > MAX_BUFFERS || options.trailers.len() > MAX_BUFFERS {
             return Err(ErrorCode::Invalid);
         }
         let bytes: usize = options

@@ -13,7 +13,7 @@ mod writer;
 
 pub(crate) use reader::TcpReader;
 pub use writer::PendingWrites;
-pub(crate) use writer::{TcpWriter, WriteEnd, Writer};
+pub(crate) use writer::{LINGER, TcpWriter, WriteEnd, Writer};
 
 use rustix::net::sockopt;
 use std::future::Future;

@@ -58,11 +58,13 @@ impl From<WriteEnd> for StreamError {
     }
 }
 
-/// Counts the [`drain`] tasks still running for one context, so that an
-/// embedder (the CLI's `run`, say) can let them finish before its runtime
-/// stops. Each drain ends by itself: when its bytes are out, when the
-/// connection fails, or after [`LINGER`] without progress once the guest let
-/// go.
+/// Counts the background work still running for one context's sockets, so
+/// that an embedder (the CLI's `run`, say) can let it finish before its
+/// runtime stops: [`drain`]s of bytes the guest wrote, and `no-cache` drops
+/// of sent file ranges waiting for the peer's acknowledgement. Each ends by
+/// itself: a drain when its bytes are out, when the connection fails, or
+/// after [`LINGER`] without progress once the guest let go; a drop when the
+/// peer has the bytes, or after [`LINGER`].
 #[derive(Debug, Default)]
 pub struct PendingWrites {
     running: Mutex<usize>,
@@ -70,13 +72,14 @@ pub struct PendingWrites {
 }
 
 impl PendingWrites {
-    /// How many connections still have bytes on their way out.
+    /// How many background tasks (drains, deferred `no-cache` drops) still
+    /// run.
     pub fn count(&self) -> usize {
         *self.running.lock().unwrap()
     }
 
-    /// Waits until no connection has bytes on their way out, or `limit`
-    /// passed; returns whether they all finished.
+    /// Waits until no background task runs, or `limit` passed; returns
+    /// whether they all finished.
     pub async fn settle(&self, limit: Duration) -> bool {
         let wait = async {
             loop {
@@ -91,21 +94,40 @@ impl PendingWrites {
     }
 }
 
-/// Holds one place in [`PendingWrites`] while a drain runs; released even
-/// if the task is cancelled (its runtime shutting down), which then resets
-/// the connection: its bytes will not all arrive, and the peer must not
-/// take what it got for the whole stream.
+/// Holds one place in [`PendingWrites`] while a background task runs;
+/// released when it ends, even if it is cancelled (its runtime stopping).
+pub(crate) struct InFlight(Arc<PendingWrites>);
+
+impl InFlight {
+    pub(crate) fn new(pending: Arc<PendingWrites>) -> Self {
+        *pending.running.lock().unwrap() += 1;
+        InFlight(pending)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut running = self.0.running.lock().unwrap();
+        *running -= 1;
+        if *running == 0 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A drain's place in [`PendingWrites`]. A drain cancelled before it
+/// finished resets the connection: its bytes will not all arrive, and the
+/// peer must not take what it got for the whole stream.
 struct DrainGuard {
-    pending: Arc<PendingWrites>,
+    _in_flight: InFlight,
     /// The writer, until the drain finished its work.
     unfinished: Option<Arc<Mutex<Writer>>>,
 }
 
 impl DrainGuard {
     fn new(pending: Arc<PendingWrites>, writer: Arc<Mutex<Writer>>) -> Self {
-        *pending.running.lock().unwrap() += 1;
         DrainGuard {
-            pending,
+            _in_flight: InFlight::new(pending),
             unfinished: Some(writer),
         }
     }
@@ -118,11 +140,6 @@ impl Drop for DrainGuard {
         {
             w.abandon();
             w.draining = false;
-        }
-        let mut running = self.pending.running.lock().unwrap();
-        *running -= 1;
-        if *running == 0 {
-            self.pending.idle.notify_waiters();
         }
     }
 }
@@ -161,6 +178,11 @@ impl Writer {
             (None, true) => Err(WriteEnd::Shutdown),
             (None, false) => Ok(()),
         }
+    }
+
+    /// Where this connection's background work is counted.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        InFlight::new(self.drains.clone())
     }
 
     /// Whether bytes wait to be sent.

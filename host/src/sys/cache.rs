@@ -48,8 +48,21 @@ fn page_size() -> u64 {
 /// Whether every page of `[offset, offset + len)` of `fd` is in the page
 /// cache. An empty range is resident.
 pub(crate) fn is_resident(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<bool, Errno> {
+    let (cached, pages) = page_counts(fd, offset, len)?;
+    Ok(cached >= pages)
+}
+
+/// Whether any page of `[offset, offset + len)` of `fd` is in the page
+/// cache. An empty range has none.
+pub(crate) fn any_resident(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<bool, Errno> {
+    Ok(page_counts(fd, offset, len)?.0 > 0)
+}
+
+/// How many pages of those `[offset, offset + len)` of `fd` spans are in
+/// the page cache, and how many it spans.
+fn page_counts(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<(u64, u64), Errno> {
     if len == 0 {
-        return Ok(true);
+        return Ok((0, 0));
     }
     let page = page_size();
     let first = offset / page;
@@ -57,12 +70,12 @@ pub(crate) fn is_resident(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<b
     let pages = last - first + 1;
     if !NO_CACHESTAT.load(Ordering::Relaxed) {
         match cachestat(fd, first * page, pages * page) {
-            Ok(cached) => return Ok(cached >= pages),
+            Ok(cached) => return Ok((cached.min(pages), pages)),
             Err(Errno::NOSYS) => NO_CACHESTAT.store(true, Ordering::Relaxed),
             Err(e) => return Err(e),
         }
     }
-    mincore_resident(fd, first * page, pages)
+    Ok((mincore_count(fd, first * page, pages)?, pages))
 }
 
 /// Pages of `[off, off + len)` in the page cache, by `cachestat(2)`.
@@ -89,8 +102,8 @@ fn cachestat(fd: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Errno> {
     }
 }
 
-/// The `mincore(2)` fallback: map the range, ask which pages are resident.
-fn mincore_resident(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<bool, Errno> {
+/// The `mincore(2)` fallback: map the range, count its resident pages.
+fn mincore_count(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<u64, Errno> {
     let page = page_size();
     let len = usize::try_from(pages * page).map_err(|_| Errno::INVAL)?;
     let off = libc::off_t::try_from(off).map_err(|_| Errno::INVAL)?;
@@ -121,7 +134,7 @@ fn mincore_resident(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<bool, Er
     if ret != 0 {
         return Err(err);
     }
-    Ok(vec.iter().all(|b| b & 1 == 1))
+    Ok(vec.iter().filter(|b| *b & 1 == 1).count() as u64)
 }
 
 /// `posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED)`: drop the range from

@@ -141,7 +141,8 @@ fn check_no_disk_io(req: &Request) -> Result<(), ErrorCode> {
     }
 }
 
-/// `no-cache`: drop the sent range from the page cache (best effort).
+/// `no-cache` to a file: drop the sent range from the page cache (best
+/// effort; sockets wait for the peer first, see [`socket`]).
 fn drop_sent_range(req: &Request, progress: &Progress) {
     use rustix::fd::AsFd;
     if req.no_cache {

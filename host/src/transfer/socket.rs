@@ -7,10 +7,7 @@
 //! never stall the runtime: a chunk whose pages are not all resident is sent
 //! from a blocking-pool thread, where `sendfile` may wait for the disk.
 
-use super::{
-    Failure, Mode, Outcome, Progress, Request, check_no_disk_io, drop_sent_range, errors,
-    wanted_range,
-};
+use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, errors, wanted_range};
 use crate::bindings::sendfile::ErrorCode;
 use crate::sockets::{WriteEnd, Writer};
 use crate::sys;
@@ -145,12 +142,51 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
         }
     }
     drop(cork);
-    drop_sent_range(req, &tx.progress);
+    drop_once_delivered(req, &tx.progress, target);
     tx.progress.complete = matches!(step, Step::Done);
     if tx.progress.total == 0 && !tx.progress.complete {
         return Err(tx.fail(ErrorCode::WouldBlock));
     }
     Ok(tx.progress)
+}
+
+/// `no-cache` to a socket: the pages just sent stay referenced until the
+/// peer has them (the socket's queue until acknowledged; over loopback, the
+/// peer's receive queue until read), and `POSIX_FADV_DONTNEED` skips pages
+/// in use. So the range is dropped at once, and if any of it stays, again
+/// by a background pass with growing pauses until none does (FreeBSD's
+/// `SF_NOCACHE` frees pages when their transmission completes), for at
+/// most [`LINGER`](crate::sockets::LINGER). The pass holds the file, never
+/// the connection.
+fn drop_once_delivered(req: &Request, progress: &Progress, target: &SocketTarget) {
+    if !req.no_cache || progress.file == 0 {
+        return;
+    }
+    let (source, offset, len) = (req.source.clone(), req.offset, progress.file);
+    let dropped = move || {
+        let fd = source.as_fd();
+        let _ = sys::cache::drop_range(fd, offset, len);
+        // An error (no way to tell) counts as done: the drop is best effort.
+        !sys::cache::any_resident(fd, offset, len).unwrap_or(false)
+    };
+    if dropped() {
+        return;
+    }
+    let in_flight = target.writer.lock().unwrap().in_flight();
+    wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+        drop(tokio::spawn(async move {
+            let _in_flight = in_flight;
+            let deadline = tokio::time::Instant::now() + crate::sockets::LINGER;
+            let mut pause = std::time::Duration::from_millis(1);
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(pause).await;
+                if dropped() {
+                    return;
+                }
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+        }));
+    });
 }
 
 struct Transfer<'a> {
