@@ -12,6 +12,11 @@ wasmtime::component::bindgen!({
     imports: {
         "wasm-sendfile:sendfile/sendfile.send-file": async | trappable,
         "wasm-sendfile:sendfile/sendfile.blocking-send-file": async | trappable,
+        // These ask the policy's address check, which is async.
+        "wasi:sockets/tcp.[method]tcp-socket.start-bind": async | trappable,
+        "wasi:sockets/tcp.[method]tcp-socket.start-connect": async | trappable,
+        "wasi:sockets/tcp.[method]tcp-socket.start-listen": async | trappable,
+        "wasi:sockets/tcp.[method]tcp-socket.accept": async | trappable,
         default: trappable,
     },
     trappable_error_type: {

@@ -15,6 +15,9 @@ pub struct SendfileCtx {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) regular_files: RegularFiles,
     pub(crate) pending_writes: Arc<PendingWrites>,
+    /// What wasmtime-wasi's `WasiCtx` said of TCP, once asked (see
+    /// [`crate::p2`]'s `tcp_create_socket`).
+    pub(crate) wasi_allows_tcp: Option<bool>,
 }
 
 impl SendfileCtx {
@@ -95,6 +98,31 @@ impl SendfileCtxBuilder {
         self
     }
 
+    /// Ask `check` about every address a guest's TCP socket uses (bind, the
+    /// implicit bind of a connect from an unbound socket, listen, connect,
+    /// accept), in addition to the rules: an address is allowed if a rule
+    /// or `check` allows it. The closure has the type wasmtime-wasi's
+    /// `WasiCtxBuilder::socket_addr_check` takes, so one function can govern
+    /// both the host's TCP and wasmtime-wasi's UDP.
+    ///
+    /// The host's TCP never reads the `WasiCtx`'s own address check or
+    /// `inherit_network` (wasmtime-wasi keeps them private): set the policy
+    /// here. A refused address is logged (`tracing`, warn).
+    pub fn socket_addr_check<F>(mut self, check: F) -> Self
+    where
+        F: Fn(
+                std::net::SocketAddr,
+                crate::policy::SocketAddrUse,
+            )
+                -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + Sync>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.policy.addr_check = Some(crate::policy::AddrCheck::new(check));
+        self
+    }
+
     /// Set `SO_REUSEPORT` on the sockets guests bind, so several instances
     /// can listen on the same port (one per core, say) and the kernel
     /// spreads incoming connections between them. Off by default.
@@ -126,6 +154,7 @@ impl SendfileCtxBuilder {
             metrics: self.metrics.unwrap_or_default(),
             regular_files: RegularFiles::default(),
             pending_writes: Arc::default(),
+            wasi_allows_tcp: None,
         }
     }
 }

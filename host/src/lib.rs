@@ -52,6 +52,9 @@
 //!
 //!     let state = MyState {
 //!         wasi: WasiCtx::builder()
+//!             // wasmtime-wasi's switch for TCP (off by default), which the
+//!             // host's own TCP honours too.
+//!             .allow_tcp(true)
 //!             .preopened_dir("public", "/", wasmtime_wasi::FsPerms::ReadOnly)?
 //!             .build(),
 //!         sendfile: SendfileCtx::builder()
@@ -86,6 +89,6 @@ pub use ctx::{SendfileCtx, SendfileCtxBuilder};
 pub use linker::{add_only_sendfile_to_linker_async, add_to_linker_async};
 pub use memory::{MemoryTracker, MemoryUsage};
 pub use metrics::{Metrics, MetricsSnapshot};
-pub use policy::{AddrRule, AddrRuleParseError, Policy};
+pub use policy::{AddrCheck, AddrRule, AddrRuleParseError, Policy, SocketAddrUse};
 pub use sockets::{PendingWrites, TcpSocket};
 pub use view::{SendfileCtxView, SendfileView};

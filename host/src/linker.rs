@@ -1,6 +1,7 @@
 //! Adding the capability to a [`Linker`].
 
 use crate::bindings;
+use crate::p2::tcp_create_socket::{CreateSocket, StoreView};
 use crate::view::{Sendfile, SendfileView};
 use wasmtime::component::Linker;
 use wasmtime_wasi::WasiView;
@@ -26,12 +27,12 @@ pub fn add_to_linker_async<T: WasiView + SendfileView>(
 /// *after* adding them. It turns on [`Linker::allow_shadowing`] so its two
 /// socket interfaces replace wasmtime-wasi's (both must be replaced
 /// together: their `tcp-socket` resource types must agree), and leaves it on.
-pub fn add_only_sendfile_to_linker_async<T: SendfileView>(
+pub fn add_only_sendfile_to_linker_async<T: WasiView + SendfileView>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     bindings::sendfile::add_to_linker::<T, Sendfile>(linker, T::sendfile)?;
     bindings::tcp::add_to_linker::<T, Sendfile>(linker, T::sendfile)?;
-    bindings::tcp_create_socket::add_to_linker::<T, Sendfile>(linker, T::sendfile)?;
+    bindings::tcp_create_socket::add_to_linker::<T, CreateSocket<T>>(linker, |t| StoreView(t))?;
     Ok(())
 }

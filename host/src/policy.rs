@@ -4,8 +4,12 @@
 //! by the embedder (or the CLI's flags) and never by the guest.
 
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
+pub use wasmtime_wasi::sockets::SocketAddrUse;
 
 /// Default cap on the file bytes one system call moves (like nginx's
 /// `sendfile_max_chunk`, whose default is 2 MiB).
@@ -108,6 +112,42 @@ impl fmt::Display for AddrRule {
     }
 }
 
+/// A function deciding whether a socket may use an address for a purpose:
+/// the type wasmtime-wasi's `WasiCtxBuilder::socket_addr_check` takes, so
+/// one function can serve both (see [`crate::SendfileCtxBuilder::socket_addr_check`]).
+#[derive(Clone)]
+pub struct AddrCheck(
+    #[allow(clippy::type_complexity)]
+    Arc<
+        dyn Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>>
+            + Send
+            + Sync,
+    >,
+);
+
+impl AddrCheck {
+    /// Wraps `check`.
+    pub fn new(
+        check: impl Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self(Arc::new(check))
+    }
+
+    /// Asks the function about `addr` for `usage`.
+    pub async fn allows(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
+        (self.0)(addr, usage).await
+    }
+}
+
+impl fmt::Debug for AddrCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AddrCheck(..)")
+    }
+}
+
 /// The host's policy for one store.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -123,6 +163,12 @@ pub struct Policy {
     pub bind: Vec<AddrRule>,
     /// Addresses a socket may connect to. Empty: none.
     pub connect: Vec<AddrRule>,
+    /// A function asked about every address a TCP socket uses (bind, the
+    /// implicit bind of an unbound connect, listen, connect, accept), as
+    /// wasmtime-wasi asks its `socket_addr_check`. An address is allowed if
+    /// a rule in `bind` or `connect` allows it or this function does. A
+    /// connection whose peer it refuses at `accept` is reset unseen.
+    pub addr_check: Option<AddrCheck>,
     /// Whether bound sockets get `SO_REUSEPORT`, so several instances
     /// (each in its own store) can listen on one port and the kernel spreads
     /// connections between them. Off by default.
@@ -142,6 +188,7 @@ impl Default for Policy {
             max_header_trailer_bytes: DEFAULT_MAX_HEADER_TRAILER_BYTES,
             bind: Vec::new(),
             connect: Vec::new(),
+            addr_check: None,
             reuse_port: false,
             zero_copy: true,
         }
@@ -157,6 +204,38 @@ impl Policy {
     /// Whether a socket may connect to `addr`.
     pub fn may_connect(&self, addr: SocketAddr) -> bool {
         self.connect.iter().any(|r| r.matches(addr))
+    }
+
+    /// Whether a TCP socket may use `addr` for `usage`: by a rule (`bind`
+    /// covers binding and listening, `connect` connecting), or else by
+    /// [`Policy::addr_check`]. Without a function, accepting is allowed
+    /// and the implicit bind of a connect is covered by the connect rule
+    /// (passed as the wildcard address with port 0, as wasmtime-wasi does).
+    pub async fn allows(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
+        let by_rule = match usage {
+            SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind => {
+                self.may_bind(addr)
+            }
+            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend => self.may_connect(addr),
+            SocketAddrUse::TcpAccept | SocketAddrUse::UdpReceive => self.addr_check.is_none(),
+        };
+        match &self.addr_check {
+            _ if by_rule => true,
+            Some(check) => check.allows(addr, usage).await,
+            None => false,
+        }
+    }
+
+    /// Whether a connect from a socket not bound yet may bind implicitly
+    /// (to an ephemeral port): asked of [`Policy::addr_check`] with the
+    /// wildcard address, as wasmtime-wasi asks; without a function, yes.
+    pub async fn allows_implicit_bind(&self, wildcard: SocketAddr) -> bool {
+        match &self.addr_check {
+            Some(check) => {
+                self.may_bind(wildcard) || check.allows(wildcard, SocketAddrUse::TcpBind).await
+            }
+            None => true,
+        }
     }
 }
 

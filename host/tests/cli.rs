@@ -4,7 +4,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::Duration;
-use wasm_sendfile_artifacts::PROBE;
+use wasm_sendfile_artifacts::{PROBE, TCP_SCRIPT};
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
@@ -147,5 +147,86 @@ fn serve_workers_share_one_port_and_report_stats_on_sigint() {
     assert!(
         stats.contains(&format!("zero_copy_bytes={}", 24 * body.len())),
         "{stats}"
+    );
+}
+
+/// `run`'s network switches, as `wasmtime run -S` (issue 9, finding 7).
+fn script(flags: &[&str], steps: &[&str]) -> String {
+    let mut args = vec!["run", TCP_SCRIPT];
+    args.extend_from_slice(flags);
+    args.push("--");
+    args.extend_from_slice(steps);
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tcp_can_be_switched_off() {
+    assert_eq!(
+        script(&["-S", "tcp=n"], &["create:4"]),
+        "create:4 -> err access-denied\n"
+    );
+    assert_eq!(script(&[], &["create:6"]), "create:6 -> ok slot=0\n");
+    let out = cli(&["run", TCP_SCRIPT, "-S", "tpc"]);
+    assert!(stderr(&out).contains("known: tcp"), "{}", stderr(&out));
+}
+
+/// A UDP echo peer on loopback that answers one datagram.
+fn udp_echo() -> (String, std::thread::JoinHandle<()>) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            socket.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    (addr, t)
+}
+
+#[test]
+fn udp_follows_the_same_address_rules_as_tcp() {
+    let (addr, echo) = udp_echo();
+    let step = format!("udp-echo:{addr}");
+    let allowed = ["--allow-bind", "127.0.0.1", "--allow-connect", &addr];
+    assert_eq!(script(&allowed, &[&step]), format!("{step} -> ok ping\n"));
+    echo.join().unwrap();
+    // No rule for the peer, or UDP off: refused before anything is sent.
+    let refused = format!("{step} -> err access-denied\n");
+    assert_eq!(script(&["--allow-bind", "127.0.0.1"], &[&step]), refused);
+    let mut off = allowed.to_vec();
+    off.extend(["-S", "udp=n"]);
+    assert_eq!(script(&off, &[&step]), refused);
+}
+
+#[test]
+fn name_lookup_is_off_unless_allowed() {
+    assert_eq!(
+        script(&["-S", "allow-ip-name-lookup"], &["lookup:localhost"]),
+        "lookup:localhost -> ok found=true\n"
+    );
+    // wasmtime-wasi's answer when lookups are not allowed.
+    assert_eq!(
+        script(&[], &["lookup:localhost"]),
+        "lookup:localhost -> err permanent-resolver-failure\n"
+    );
+}
+
+#[test]
+fn a_refused_address_is_named_on_stderr() {
+    let out = cli(&["run", TCP_SCRIPT, "--", "create:4", "bind:0:127.0.0.1:0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "create:4 -> ok slot=0\nbind:0:127.0.0.1:0 -> err access-denied\n"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("127.0.0.1:0") && err.contains("not allowed") && err.contains("allow_bind"),
+        "{err}"
     );
 }

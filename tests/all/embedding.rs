@@ -28,6 +28,7 @@ fn only_our_interfaces_on_top_of_an_existing_wasi_linker() {
     let stdout = MemoryOutputPipe::new(4096);
     let mut wasi = WasiCtx::builder();
     wasi.stdout(stdout.clone())
+        .allow_tcp(true)
         .args(&["probe", "send", &format!("connect={addr}"), "file=/data/f"])
         .preopened_dir(dir.path(), "/data", FsPerms::ReadOnly)
         .unwrap();

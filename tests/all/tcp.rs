@@ -316,3 +316,101 @@ pub(crate) fn connect_retrying(addr: SocketAddr) -> TcpStream {
         }
     }
 }
+
+/// Finding 7: TCP switched off in the embedder's `WasiCtx` (`allow_tcp`,
+/// wasmtime's `p2_cli_no_tcp`): `create-tcp-socket` is `access-denied`
+/// under both hosts (the host's used to ignore the switch).
+#[test]
+fn tcp_switched_off_in_the_wasi_ctx_refuses_create() {
+    for tcp in [Tcp::Host, Tcp::WasmtimeWasi] {
+        let off = Guest::new(guests::TCP_SCRIPT)
+            .tcp(tcp)
+            .wasi(|w| {
+                w.allow_tcp(false);
+            })
+            .args(["create:4", "create:6"])
+            .run();
+        assert_eq!(
+            off.stdout, "create:4 -> err access-denied\ncreate:6 -> err access-denied\n",
+            "{tcp:?}"
+        );
+        let on = Guest::new(guests::TCP_SCRIPT)
+            .tcp(tcp)
+            .args(["create:4"])
+            .run();
+        assert_eq!(outcome(&on, "create:4"), "ok slot=0", "{tcp:?}");
+    }
+}
+
+/// Finding 7: an embedder's address check, of wasmtime-wasi's type, decides
+/// bind, the implicit bind, listen, connect and accept (a refused peer is
+/// reset unseen), as wasmtime-wasi asks its own.
+#[test]
+fn socket_addr_check_governs_bind_connect_listen_and_accept() {
+    use wasm_sendfile::SocketAddrUse;
+    let peer = Peer::new();
+    let peer_addr = peer.addr();
+    let held = std::thread::spawn(move || peer.accept());
+    let (port, other) = (free_port(), free_port());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
+    let client = std::thread::spawn(move || {
+        let mut conn = connect_retrying(format!("127.0.0.1:{port}").parse().unwrap());
+        let mut buf = [0u8; 1];
+        // Reset (or closed) by the host, never handed to the guest.
+        matches!(conn.read(&mut buf), Ok(0) | Err(_))
+    });
+    let out = Guest::new(guests::TCP_SCRIPT)
+        .policy(move |b| {
+            b.socket_addr_check(move |addr, usage| {
+                log.lock().unwrap().push(format!("{usage:?}"));
+                let ok = match usage {
+                    SocketAddrUse::TcpBind => addr.port() == port || addr.port() == 0,
+                    SocketAddrUse::TcpListen => true,
+                    SocketAddrUse::TcpConnect => addr == peer_addr,
+                    _ => false,
+                };
+                Box::pin(async move { ok })
+            })
+        })
+        .args([
+            "create:4".to_string(),
+            format!("bind:0:127.0.0.1:{other}"),
+            format!("bind:0:127.0.0.1:{port}"),
+            "listen:0".into(),
+            "create:4".into(),
+            "connect:1:127.0.0.1:9".into(),
+            "create:4".into(),
+            format!("connect:2:{peer_addr}"),
+            "sleep:500".into(),
+            "try-accept:0".into(),
+        ])
+        .run();
+    out.assert_success();
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_once(" -> ").unwrap().1)
+        .collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "err access-denied",
+            "ok",
+            "ok",
+            "ok slot=1",
+            "err access-denied",
+            "ok slot=2",
+            "ok",
+            "ok",
+            "err would-block"
+        ],
+        "{out:#?}"
+    );
+    assert!(client.join().unwrap(), "the refused client was not reset");
+    drop(held.join().unwrap());
+    let asked = asked.lock().unwrap().join(",");
+    for usage in ["TcpBind", "TcpListen", "TcpConnect", "TcpAccept"] {
+        assert!(asked.contains(usage), "{usage} never asked: {asked}");
+    }
+}

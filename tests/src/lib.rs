@@ -89,9 +89,13 @@ fn wasmtime_wasi_linker() -> &'static wasmtime::component::Linker<CommandState> 
     })
 }
 
+/// Adjusts a guest's `WasiCtx` as an embedder would.
+type WasiSetup = Box<dyn FnOnce(&mut wasmtime_wasi::WasiCtxBuilder)>;
+
 /// A guest run being set up.
 pub struct Guest {
     tcp: Tcp,
+    wasi_setup: Option<WasiSetup>,
     path: &'static str,
     args: Vec<String>,
     dirs: Vec<(PathBuf, String, FsPerms)>,
@@ -156,6 +160,7 @@ impl Guest {
     pub fn new(path: &'static str) -> Self {
         Guest {
             tcp: Tcp::Host,
+            wasi_setup: None,
             path,
             args: Vec::new(),
             dirs: Vec::new(),
@@ -185,6 +190,12 @@ impl Guest {
     /// its own code.
     pub fn epoch_deadline(mut self, d: Duration) -> Self {
         self.epoch_deadline = Some(d);
+        self
+    }
+
+    /// Adjusts the guest's `WasiCtx` (after the fixture's own settings).
+    pub fn wasi(mut self, f: impl FnOnce(&mut wasmtime_wasi::WasiCtxBuilder) + 'static) -> Self {
+        self.wasi_setup = Some(Box::new(f));
         self
     }
 
@@ -241,11 +252,15 @@ impl Guest {
         for (host, guest, perms) in &self.dirs {
             wasi.preopened_dir(host, guest, *perms).expect("preopen");
         }
+        // TCP is off in a default WasiCtx, for both hosts alike.
+        wasi.allow_tcp(true);
         if self.tcp == Tcp::WasmtimeWasi {
-            wasi.allow_tcp(true);
             wasi.socket_addr_check(|addr, _| {
                 Box::pin(async move { addr.ip().is_loopback() || addr.ip().is_unspecified() })
             });
+        }
+        if let Some(setup) = self.wasi_setup.take() {
+            setup(&mut wasi);
         }
         let sendfile = self.sendfile.take().unwrap().build();
         let metrics = sendfile.metrics().clone();

@@ -11,7 +11,8 @@
 //!   `finish-bind:N`; `listen:N`; `start-listen:N`, `finish-listen:N`;
 //!   `connect:N:ADDR` (start, wait, finish); `start-connect:N:ADDR`,
 //!   `finish-connect:N`; `wait:N` (block on the socket's pollable);
-//!   `ready:N` (is it ready now); `accept:N` (wait, accept).
+//!   `ready:N` (is it ready now); `accept:N` (wait, accept); `try-accept:N`
+//!   (one accept, no wait).
 //! - `send:N:LEN` writes LEN pattern bytes through check-write, write and
 //!   the output stream's pollable, and returns once all are accepted (no
 //!   flush); `write2:N:A:B` writes A then B bytes within one permit;
@@ -22,6 +23,10 @@
 //! - `get:N:OPT`, `set:N:OPT:VALUE` with OPT one of keepalive, keepidle,
 //!   keepintvl, keepcnt, hops, rcvbuf, sndbuf (get/set), backlog (set).
 //! - `local:N`, `remote:N`, `listening:N`, `family:N`; `sleep:MS`.
+//! - Beyond TCP, for the network switches: `udp-echo:ADDR` binds a UDP
+//!   socket to the loopback address of ADDR's family, sends `ping` to ADDR
+//!   and prints the reply; `lookup:NAME` resolves NAME and prints whether
+//!   it found an address.
 //!
 //! Output: `STEP -> ok [DETAILS]` or `STEP -> err CODE`; stream errors print
 //! as `closed` or `failed`. A step on an empty slot prints `no-socket`.
@@ -133,6 +138,8 @@ impl Script {
                     Err(e) => code(e),
                 }
             }
+            "udp-echo" => udp_echo(&self.network, parse_addr(&rest(1))),
+            "lookup" => lookup(&self.network, &rest(1)),
             "sleep" => {
                 let ms: u64 = parts[1].parse().unwrap();
                 wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
@@ -144,7 +151,7 @@ impl Script {
                     return "no-socket".into();
                 };
                 let out = slot_step(slot, &self.network, &parts, &rest);
-                if parts[0] == "accept" {
+                if parts[0] == "accept" || parts[0] == "try-accept" {
                     return match out {
                         Ok(accepted) => format!("ok slot={}", self.push(accepted)),
                         Err(e) => e,
@@ -203,6 +210,16 @@ fn slot_step(
                 Err(ErrorCode::WouldBlock) => continue,
                 Err(e) => break code(e),
             }
+        },
+        "try-accept" => match s.accept() {
+            Ok((socket, input, output)) => {
+                return Ok(Slot {
+                    socket,
+                    input: Some(input),
+                    output: Some(output),
+                });
+            }
+            Err(e) => code(e),
         },
         "send" => with_output(slot, |o| send(o, num(2))),
         "write2" => with_output(slot, |o| write2(o, num(2), num(3))),
@@ -370,6 +387,52 @@ fn set(s: &TcpSocket, opt: &str, v: u64) -> String {
         "backlog" => s.set_listen_backlog_size(v),
         other => panic!("unknown option {other}"),
     })
+}
+
+/// Sends `ping` over UDP to `to` and prints the reply.
+fn udp_echo(network: &Network, to: IpSocketAddress) -> String {
+    use wasi::sockets::udp::OutgoingDatagram;
+    let (family, local) = match to {
+        IpSocketAddress::Ipv4(_) => (IpAddressFamily::Ipv4, "127.0.0.1:0"),
+        IpSocketAddress::Ipv6(_) => (IpAddressFamily::Ipv6, "[::1]:0"),
+    };
+    let run = || -> Result<String, ErrorCode> {
+        let socket = wasi::sockets::udp_create_socket::create_udp_socket(family)?;
+        socket.start_bind(network, parse_addr(local))?;
+        socket.subscribe().block();
+        socket.finish_bind()?;
+        let (incoming, outgoing) = socket.stream(Some(to))?;
+        outgoing.subscribe().block();
+        outgoing.check_send()?;
+        outgoing.send(&[OutgoingDatagram {
+            data: b"ping".to_vec(),
+            remote_address: None,
+        }])?;
+        loop {
+            incoming.subscribe().block();
+            if let Some(d) = incoming.receive(1)?.pop() {
+                return Ok(format!("ok {}", String::from_utf8_lossy(&d.data)));
+            }
+        }
+    };
+    run().unwrap_or_else(code)
+}
+
+/// Resolves `name`.
+fn lookup(network: &Network, name: &str) -> String {
+    let resolve = || -> Result<bool, ErrorCode> {
+        let stream = wasi::sockets::ip_name_lookup::resolve_addresses(network, name)?;
+        let mut found = false;
+        loop {
+            match stream.resolve_next_address() {
+                Ok(Some(_)) => found = true,
+                Ok(None) => return Ok(found),
+                Err(ErrorCode::WouldBlock) => stream.subscribe().block(),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    resolve().map_or_else(code, |found| format!("ok found={found}"))
 }
 
 fn main() {

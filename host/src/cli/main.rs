@@ -1,5 +1,6 @@
 //! `wasm-sendfile`: runs WASI 0.2 components with the sendfile capability.
 
+mod network;
 mod run;
 mod serve;
 
@@ -23,6 +24,12 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The host's warnings (a refused socket address, say) on stderr.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

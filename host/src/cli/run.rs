@@ -1,6 +1,7 @@
 //! `wasm-sendfile run`: one component, with the grants given on the
 //! command line.
 
+use crate::network::{Network, WasiOption};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,6 +39,12 @@ pub struct RunArgs {
     /// Let the guest connect to ADDR (same forms as --allow-bind).
     #[arg(long = "allow-connect", value_name = "ADDR")]
     pub allow_connect: Vec<AddrRule>,
+    /// WASI network switches, as `wasmtime run -S`: tcp[=y|n] (default y),
+    /// udp[=y|n] (default y), allow-ip-name-lookup[=y|n] (default n),
+    /// inherit-network[=y|n] (every address; default n). The address rules
+    /// above apply to UDP as to TCP.
+    #[arg(short = 'S', value_name = "KEY[=y|n]")]
+    pub wasi: Vec<WasiOption>,
     /// Let the guest use writable files as sendfile targets.
     #[arg(long)]
     pub allow_file_targets: bool,
@@ -83,6 +90,7 @@ impl RunArgs {
             b.preopened_dir(host, guest, perms)
                 .with_context(|| format!("--dir `{host}`"))?;
         }
+        self.network().apply_to_wasi(&mut b);
         Ok(b.build())
     }
 
@@ -99,13 +107,12 @@ impl RunArgs {
             }
             b = b.max_chunk(n);
         }
-        for r in &self.allow_bind {
-            b = b.allow_bind(*r);
-        }
-        for r in &self.allow_connect {
-            b = b.allow_connect(*r);
-        }
-        Ok(b.build())
+        Ok(self.network().apply_to_sendfile(b).build())
+    }
+
+    /// The network grants of the flags.
+    fn network(&self) -> Network {
+        Network::new(&self.wasi, &self.allow_bind, &self.allow_connect)
     }
 }
 

@@ -2,6 +2,7 @@
 //! per worker, all listening on one port (`SO_REUSEPORT`: the kernel spreads
 //! connections between them).
 
+use crate::network::WasiOption;
 use crate::run::{RunArgs, exit_code, load};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,8 @@ impl ServeArgs {
             ],
             allow_bind: vec![AddrRule::exact(self.listen)],
             allow_connect: Vec::new(),
+            // The server needs TCP only.
+            wasi: vec![WasiOption::Udp(false)],
             allow_file_targets: false,
             max_chunk: None,
             args: vec![SERVE_ROOT.to_string(), self.listen.to_string()],

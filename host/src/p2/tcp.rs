@@ -3,8 +3,14 @@
 //!
 //! Order in each method, as in wasmtime-wasi: look the resource up (a stale
 //! handle traps), check the policy, then make the system call.
+//!
+//! The address policy is the [`crate::Policy`]'s (its rules and its
+//! `addr_check`), not wasmtime-wasi's `WasiCtx` one, which no other crate
+//! can read; a refusal is logged (`tracing`, level warn) with the address,
+//! so an embedder who set only the `WasiCtx` one sees why.
 
 use crate::bindings::tcp::{Host, HostTcpSocket, ShutdownType};
+use crate::policy::SocketAddrUse;
 use crate::sockets::{Pending, TcpSocket};
 use crate::view::SendfileCtxView;
 use std::net::SocketAddr;
@@ -47,8 +53,26 @@ impl SendfileCtxView<'_> {
     }
 }
 
+/// Logs a refusal by the policy: the guest only sees `access-denied`.
+fn refused<T>(
+    result: Result<T, ErrorCode>,
+    addr: SocketAddr,
+    usage: SocketAddrUse,
+) -> Result<T, ErrorCode> {
+    if let Err(ErrorCode::AccessDenied) = result {
+        tracing::warn!(
+            %addr,
+            ?usage,
+            "wasi:sockets/tcp: the address is not allowed by the host's policy \
+             (SendfileCtx allow_bind/allow_connect rules or socket_addr_check; \
+             WasiCtx's network settings do not apply to the host's tcp)"
+        );
+    }
+    result
+}
+
 impl HostTcpSocket for SendfileCtxView<'_> {
-    fn start_bind(
+    async fn start_bind(
         &mut self,
         this: Resource<TcpSocket>,
         network: Resource<Network>,
@@ -57,29 +81,36 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         // The network handle is the capability to use sockets at all; it
         // carries no state of its own.
         self.table.get(&network)?;
+        self.socket(&this)?;
         let addr = SocketAddr::from(local_address);
-        let allowed = self.ctx.policy.may_bind(addr);
+        let allowed = self.ctx.policy.allows(addr, SocketAddrUse::TcpBind).await;
         let reuse_port = self.ctx.policy.reuse_port;
-        Ok(self.socket(&this)?.start_bind(addr, allowed, reuse_port)?)
+        let result = self.socket(&this)?.start_bind(addr, allowed, reuse_port);
+        Ok(refused(result, addr, SocketAddrUse::TcpBind)?)
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
         Ok(self.socket(&this)?.finish(Pending::Bind)?)
     }
 
-    fn start_connect(
+    async fn start_connect(
         &mut self,
         this: Resource<TcpSocket>,
         network: Resource<Network>,
         remote_address: IpSocketAddress,
     ) -> SocketResult<()> {
         self.table.get(&network)?;
-        let addr = SocketAddr::from(remote_address);
-        let allowed = self.ctx.policy.may_connect(addr);
         let socket = self.socket(&this)?;
-        Ok(wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+        let (bound, wildcard) = (socket.is_bound(), socket.wildcard());
+        let addr = SocketAddr::from(remote_address);
+        let policy = &self.ctx.policy;
+        let allowed = (bound || policy.allows_implicit_bind(wildcard).await)
+            && policy.allows(addr, SocketAddrUse::TcpConnect).await;
+        let socket = self.socket(&this)?;
+        let result = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
             socket.start_connect(addr, allowed)
-        })?)
+        });
+        Ok(refused(result, addr, SocketAddrUse::TcpConnect)?)
     }
 
     fn finish_connect(
@@ -94,18 +125,29 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         Ok((input, output))
     }
 
-    fn start_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+    async fn start_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
         let socket = self.socket(&this)?;
-        Ok(wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
-            socket.start_listen()
-        })?)
+        // Bound (WASI 0.2 requires it; `start_listen` says so if not): the
+        // policy is asked about the address the socket listens on.
+        let local = socket.local_address().ok();
+        let allowed = match local {
+            Some(addr) => self.ctx.policy.allows(addr, SocketAddrUse::TcpListen).await,
+            None => true,
+        };
+        let socket = self.socket(&this)?;
+        let result =
+            wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| socket.start_listen(allowed));
+        match local {
+            Some(addr) => Ok(refused(result, addr, SocketAddrUse::TcpListen)?),
+            None => Ok(result?),
+        }
     }
 
     fn finish_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
         Ok(self.socket(&this)?.finish(Pending::Listen)?)
     }
 
-    fn accept(
+    async fn accept(
         &mut self,
         this: Resource<TcpSocket>,
     ) -> SocketResult<(
@@ -116,6 +158,15 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         let listener = self.socket(&this)?;
         let (socket, input, output) =
             wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| listener.accept())?;
+        // A peer the policy refuses is reset unseen, as in wasmtime-wasi;
+        // the guest is told to wait for the next one.
+        if let Ok(peer) = socket.remote_address()
+            && !self.ctx.policy.allows(peer, SocketAddrUse::TcpAccept).await
+        {
+            drop((input, output));
+            socket.reset();
+            return Err(ErrorCode::WouldBlock.into());
+        }
         let socket = self.table.push(socket)?;
         let input = self.table.push_child(input, &socket)?;
         let output = self.table.push_child(output, &socket)?;

@@ -314,11 +314,15 @@ impl TcpSocket {
         Ok(streams)
     }
 
-    /// `start-listen`: WASI 0.2 requires an explicit bind first.
-    pub(crate) fn start_listen(&mut self) -> Result<()> {
+    /// `start-listen`: WASI 0.2 requires an explicit bind first. `allowed`
+    /// is the host policy's verdict on listening at the bound address.
+    pub(crate) fn start_listen(&mut self, allowed: bool) -> Result<()> {
         self.check_no_pending()?;
         if !matches!(self.state, State::Default(_)) || !self.is_bound() {
             return Err(ErrorCode::InvalidState);
+        }
+        if !allowed {
+            return Err(ErrorCode::AccessDenied);
         }
         let socket = self.take_default()?;
         match socket.listen(self.backlog) {
@@ -382,6 +386,23 @@ impl TcpSocket {
             State::Listening(l) => l.listener.local_addr()?,
             State::Connecting(..) | State::Closed => return Err(ErrorCode::InvalidState),
         })
+    }
+
+    /// The wildcard address of the socket's family (port 0): what an
+    /// implicit bind binds to.
+    pub(crate) fn wildcard(&self) -> SocketAddr {
+        match self.family {
+            IpAddressFamily::Ipv4 => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddressFamily::Ipv6 => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        }
+    }
+
+    /// Resets a connection (`SO_LINGER` 0, then close): for one the policy
+    /// refused at `accept`.
+    pub(crate) fn reset(self) {
+        if let State::Connected(c) = &self.state {
+            let _ = sockopt::set_socket_linger(&*c.stream, Some(std::time::Duration::ZERO));
+        }
     }
 
     /// `remote-address`.
