@@ -14,6 +14,7 @@ mod seeds;
 mod semantics;
 mod sockets;
 mod tcp;
+mod tcp_differential;
 
 use std::path::Path;
 use wasm_sendfile_tests::{Output, probe_to_collector};

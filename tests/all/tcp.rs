@@ -414,3 +414,53 @@ fn socket_addr_check_governs_bind_connect_listen_and_accept() {
         assert!(asked.contains(usage), "{usage} never asked: {asked}");
     }
 }
+
+/// A difference the README lists: wasmtime-wasi 48 traps the second write
+/// of one permit (its permit covers one write); the host accepts writes up
+/// to the permit in all, as `wasi:io/streams` words it. Any guest that runs
+/// under wasmtime-wasi runs the same here.
+#[test]
+fn wasmtime_wasi_traps_a_second_write_within_one_permit() {
+    let peer = Peer::new();
+    let addr = peer.addr();
+    let got = peer.collect();
+    let mut steps = small_buffer_connect(addr);
+    steps.push("write2:0:600:500".into());
+    let out = script(Tcp::WasmtimeWasi, steps);
+    assert!(!out.success, "{out:#?}");
+    let error = out.error.as_deref().unwrap_or_default();
+    assert!(error.contains("not permitted to write"), "{out:#?}");
+    assert_eq!(got.join().unwrap().len(), 600);
+}
+
+/// A difference the README lists: after the peer reset the connection,
+/// `remote-address` still answers with the address connected to (Rust std
+/// guests ask for it when formatting errors and abort on `invalid-state`);
+/// wasmtime-wasi asks the kernel, which no longer knows it.
+#[test]
+fn remote_address_outlives_a_reset_unlike_wasmtime_wasi() {
+    for (tcp, want) in [
+        (Tcp::Host, "ok 127.0.0.1:PORT"),
+        (Tcp::WasmtimeWasi, "err invalid-state"),
+    ] {
+        // The reset may come before finish-connect (then there is no
+        // connection to ask about): try again, a few times at most.
+        let remote = (0..5).find_map(|_| {
+            let (addr, peer) = resetting_peer();
+            let out = script(
+                tcp,
+                [
+                    "create:4".to_string(),
+                    format!("connect:0:{addr}"),
+                    "sleep:300".into(),
+                    "recv:0:10".into(),
+                    "remote:0".into(),
+                ],
+            );
+            peer.join().unwrap();
+            (outcome(&out, "connect:0") == "ok")
+                .then(|| outcome(&out, "remote:0").replace(&addr.port().to_string(), "PORT"))
+        });
+        assert_eq!(remote.as_deref(), Some(want), "{tcp:?}");
+    }
+}
