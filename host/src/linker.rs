@@ -13,6 +13,15 @@ use wasmtime_wasi::WasiView;
 /// Use this when the linker has no WASI yet. Guests need a tokio runtime,
 /// as with wasmtime-wasi, and must be run with the async APIs
 /// (`instantiate_async`, `call_async`).
+///
+/// # Network policy
+/// The host's tcp honours the `WasiCtx`'s TCP switch
+/// (`WasiCtxBuilder::allow_tcp`, off by default, as in wasmtime-wasi) and
+/// takes its address policy from the [`crate::SendfileCtx`]
+/// ([`crate::SendfileCtxBuilder::allow_bind`], `allow_connect`,
+/// `socket_addr_check`): wasmtime-wasi keeps the `WasiCtx`'s address check
+/// private, so it cannot apply to the host's tcp. Refusals are logged with
+/// `tracing`. UDP and name lookup are wasmtime-wasi's, under the `WasiCtx`.
 pub fn add_to_linker_async<T: WasiView + SendfileView>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
@@ -24,7 +33,8 @@ pub fn add_to_linker_async<T: WasiView + SendfileView>(
 /// `wasi:sockets/tcp` and `wasi:sockets/tcp-create-socket`.
 ///
 /// For linkers that already hold wasmtime-wasi's interfaces: call it
-/// *after* adding them. It turns on [`Linker::allow_shadowing`] so its two
+/// *after* adding them. The store's data must give access to both
+/// contexts: `create-tcp-socket` reads the `WasiCtx`'s TCP switch. It turns on [`Linker::allow_shadowing`] so its two
 /// socket interfaces replace wasmtime-wasi's (both must be replaced
 /// together: their `tcp-socket` resource types must agree), and leaves it on.
 pub fn add_only_sendfile_to_linker_async<T: WasiView + SendfileView>(

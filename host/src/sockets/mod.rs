@@ -13,7 +13,7 @@ mod writer;
 
 pub(crate) use reader::TcpReader;
 pub use writer::PendingWrites;
-pub(crate) use writer::{LINGER, TcpWriter, WriteEnd, Writer};
+pub(crate) use writer::{LINGER, TcpWriter, WriteEnd, Writer, lock};
 
 use rustix::net::sockopt;
 use std::future::Future;
@@ -518,5 +518,31 @@ fn take_streams(conn: &mut Connection) -> Result<(DynInputStream, DynOutputStrea
 impl wasmtime_wasi::p2::Pollable for TcpSocket {
     async fn ready(&mut self) {
         TcpSocket::ready(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_accept_errors_fold_into_connection_aborted() {
+        for errno in [libc::ECONNRESET, libc::ENETUNREACH, libc::EPROTO] {
+            let e = io::Error::from_raw_os_error(errno);
+            assert!(matches!(accept_error(e), ErrorCode::ConnectionAborted));
+        }
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(!matches!(accept_error(e), ErrorCode::ConnectionAborted));
+    }
+
+    #[test]
+    fn ipv4_in_ipv6_addresses_are_recognised() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for v4_in_v6 in ["::ffff:127.0.0.1", "::127.0.0.1", "::1.2.3.4"] {
+            assert!(is_v4_in_v6(&ip(v4_in_v6)), "{v4_in_v6}");
+        }
+        for plain in ["::", "::1", "fe80::1", "2001:db8::1", "127.0.0.1"] {
+            assert!(!is_v4_in_v6(&ip(plain)), "{plain}");
+        }
     }
 }

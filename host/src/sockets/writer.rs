@@ -23,7 +23,7 @@ use super::reader::failure;
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
@@ -35,6 +35,13 @@ const BUDGET: usize = 64 * 1024;
 /// store gone) may wait without the peer taking any of them before the
 /// connection is reset.
 pub(crate) const LINGER: Duration = Duration::from_secs(30);
+
+/// Locks a mutex of this module. No code panics while holding one, but if
+/// some did, the state is still whole (every change is one assignment), so
+/// poisoning is ignored rather than spread to the guest's next call.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Why the writing half no longer writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +67,12 @@ impl From<WriteEnd> for StreamError {
 
 /// Counts the background work still running for one context's sockets, so
 /// that an embedder (the CLI's `run`, say) can let it finish before its
-/// runtime stops: [`drain`]s of bytes the guest wrote, and `no-cache` drops
-/// of sent file ranges waiting for the peer's acknowledgement. Each ends by
-/// itself: a drain when its bytes are out, when the connection fails, or
-/// after [`LINGER`] without progress once the guest let go; a drop when the
-/// peer has the bytes, or after [`LINGER`].
+/// runtime stops: drains of bytes the guest wrote that the socket did not
+/// take at once, and `no-cache` drops of sent file ranges waiting for the
+/// peer to have them. Each ends by itself: a drain when its bytes are out,
+/// when the connection fails, or after 30 s without progress once the guest
+/// let go of the stream (the connection is then reset); a drop when the
+/// peer has the bytes, or after 30 s.
 #[derive(Debug, Default)]
 pub struct PendingWrites {
     running: Mutex<usize>,
@@ -75,7 +83,7 @@ impl PendingWrites {
     /// How many background tasks (drains, deferred `no-cache` drops) still
     /// run.
     pub fn count(&self) -> usize {
-        *self.running.lock().unwrap()
+        *lock(&self.running)
     }
 
     /// Waits until no background task runs, or `limit` passed; returns
@@ -100,14 +108,14 @@ pub(crate) struct InFlight(Arc<PendingWrites>);
 
 impl InFlight {
     pub(crate) fn new(pending: Arc<PendingWrites>) -> Self {
-        *pending.running.lock().unwrap() += 1;
+        *lock(&pending.running) += 1;
         InFlight(pending)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut running = self.0.running.lock().unwrap();
+        let mut running = lock(&self.0.running);
         *running -= 1;
         if *running == 0 {
             self.0.idle.notify_waiters();
@@ -135,9 +143,8 @@ impl DrainGuard {
 
 impl Drop for DrainGuard {
     fn drop(&mut self) {
-        if let Some(writer) = self.unfinished.take()
-            && let Ok(mut w) = writer.lock()
-        {
+        if let Some(writer) = self.unfinished.take() {
+            let mut w = lock(&writer);
             w.abandon();
             w.draining = false;
         }
@@ -226,7 +233,7 @@ impl Writer {
     pub(crate) async fn flush(writer: &Mutex<Writer>) -> Result<(), WriteEnd> {
         loop {
             let stream = {
-                let mut w = writer.lock().unwrap();
+                let mut w = lock(writer);
                 w.try_flush()?;
                 if !w.has_pending() {
                     return Ok(());
@@ -242,7 +249,7 @@ impl Writer {
     /// the socket writable, or writing ended (the next call reports why).
     pub(crate) async fn wait_writable(writer: &Mutex<Writer>) {
         if Writer::flush(writer).await.is_ok() {
-            let stream = writer.lock().unwrap().stream.clone();
+            let stream = lock(writer).stream.clone();
             let _ = stream.writable().await;
         }
     }
@@ -250,7 +257,7 @@ impl Writer {
     /// Shuts the socket down for writing once pending bytes are out; if the
     /// socket cannot take them now, the drain task finishes the job.
     pub(crate) fn shutdown(writer: &Arc<Mutex<Writer>>) {
-        let mut w = writer.lock().unwrap();
+        let mut w = lock(writer);
         if w.end.is_some() || w.closing {
             return;
         }
@@ -307,7 +314,7 @@ fn start_drain(writer: &Arc<Mutex<Writer>>, w: &mut Writer) {
 async fn drain(writer: Arc<Mutex<Writer>>, mut guard: DrainGuard) {
     loop {
         let stream = {
-            let mut w = writer.lock().unwrap();
+            let mut w = lock(&writer);
             let flushed = w.try_flush();
             if flushed.is_err() || !w.has_pending() {
                 w.draining = false;
@@ -322,7 +329,7 @@ async fn drain(writer: Arc<Mutex<Writer>>, mut guard: DrainGuard) {
         let stalled = tokio::time::timeout(LINGER, stream.writable())
             .await
             .is_err();
-        if stalled && writer.lock().unwrap().closing {
+        if stalled && lock(&writer).closing {
             // The guard resets the connection.
             return;
         }
@@ -345,7 +352,7 @@ impl TcpWriter {
 #[wasmtime_wasi::async_trait]
 impl OutputStream for TcpWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut w = self.writer.lock().unwrap();
+        let mut w = lock(&self.writer);
         w.accepting()?;
         if bytes.len() > self.permit {
             return Err(StreamError::trap("write exceeds the check-write permit"));
@@ -363,11 +370,11 @@ impl OutputStream for TcpWriter {
     fn flush(&mut self) -> StreamResult<()> {
         // Pending bytes go out in the background anyway; this only tries
         // at once and reports a failed connection.
-        Ok(self.writer.lock().unwrap().try_flush()?)
+        Ok(lock(&self.writer).try_flush()?)
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        let mut w = self.writer.lock().unwrap();
+        let mut w = lock(&self.writer);
         w.accepting()?;
         w.try_flush()?;
         self.permit = if w.has_pending() { 0 } else { BUDGET };

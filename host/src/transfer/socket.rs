@@ -9,7 +9,7 @@
 
 use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, errors, wanted_range};
 use crate::bindings::sendfile::ErrorCode;
-use crate::sockets::{WriteEnd, Writer};
+use crate::sockets::{WriteEnd, Writer, lock};
 use crate::sys;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
@@ -83,10 +83,7 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
         progress: Progress::default(),
     };
     // The guest's own writes to the output-stream go out first.
-    target
-        .writer
-        .lock()
-        .unwrap()
+    lock(&target.writer)
         .accepting()
         .map_err(|e| tx.fail(end_code(e)))?;
     match mode {
@@ -94,7 +91,7 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
             .await
             .map_err(|e| tx.fail(end_code(e)))?,
         Mode::NonBlocking => {
-            let mut w = target.writer.lock().unwrap();
+            let mut w = lock(&target.writer);
             w.try_flush().map_err(|e| tx.fail(end_code(e)))?;
             if w.has_pending() {
                 return Err(tx.fail(ErrorCode::WouldBlock));
@@ -172,7 +169,7 @@ fn drop_once_delivered(req: &Request, progress: &Progress, target: &SocketTarget
     if dropped() {
         return;
     }
-    let in_flight = target.writer.lock().unwrap().in_flight();
+    let in_flight = lock(&target.writer).in_flight();
     wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
         drop(tokio::spawn(async move {
             let _in_flight = in_flight;
