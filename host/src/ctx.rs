@@ -123,6 +123,22 @@ impl SendfileCtxBuilder {
         self
     }
 
+    /// A listening socket the embedder opened, as nginx's master process
+    /// opens the port once for all its workers: a guest socket that binds
+    /// exactly its address (with the policy's permission, as any bind) gets
+    /// a duplicate of it instead of a socket of its own, and its `listen`
+    /// keeps it listening. Give the same listener (`try_clone`) to several
+    /// stores and their guests share one port, while any other process
+    /// that tries to take the port gets `EADDRINUSE`, which `SO_REUSEPORT`
+    /// ([`SendfileCtxBuilder::reuse_port`]) would let it share instead.
+    /// Options a guest sets on its socket (buffer sizes, backlog) apply to
+    /// the shared socket; its descriptor is made non-blocking. For an IPv6
+    /// address, open it IPv6-only, as the host's own sockets are.
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.policy.listeners.push(Arc::new(listener));
+        self
+    }
+
     /// Set `SO_REUSEPORT` on the sockets guests bind, so several instances
     /// can listen on the same port (one per core, say) and the kernel
     /// spreads incoming connections between them. Off by default.

@@ -169,6 +169,9 @@ pub struct Policy {
     /// a rule in `bind` or `connect` allows it or this function does. A
     /// connection whose peer it refuses at `accept` is reset unseen.
     pub addr_check: Option<AddrCheck>,
+    /// Listening sockets the embedder opened, handed to guests that bind
+    /// their exact address (see [`crate::SendfileCtxBuilder::listener`]).
+    pub listeners: Vec<Arc<std::net::TcpListener>>,
     /// Whether bound sockets get `SO_REUSEPORT`, so several instances
     /// (each in its own store) can listen on one port and the kernel spreads
     /// connections between them. Off by default.
@@ -189,6 +192,7 @@ impl Default for Policy {
             bind: Vec::new(),
             connect: Vec::new(),
             addr_check: None,
+            listeners: Vec::new(),
             reuse_port: false,
             zero_copy: true,
         }
@@ -206,6 +210,14 @@ impl Policy {
         self.connect.iter().any(|r| r.matches(addr))
     }
 
+    /// The embedder's listening socket bound to exactly `addr`, if any.
+    pub fn listener_for(&self, addr: SocketAddr) -> Option<&std::net::TcpListener> {
+        self.listeners
+            .iter()
+            .map(|l| &**l)
+            .find(|l| l.local_addr().is_ok_and(|a| a == addr))
+    }
+
     /// Whether a TCP socket may use `addr` for `usage`: by a rule (`bind`
     /// covers binding and listening, `connect` connecting), or else by
     /// [`Policy::addr_check`]. Without a function, accepting is allowed
@@ -213,9 +225,10 @@ impl Policy {
     /// (passed as the wildcard address with port 0, as wasmtime-wasi does).
     pub async fn allows(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
         let by_rule = match usage {
-            SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind => {
-                self.may_bind(addr)
-            }
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => self.may_bind(addr),
+            // The bind was checked (for the address asked, port 0 perhaps);
+            // listening on what it got needs no rule of its own.
+            SocketAddrUse::TcpListen => self.addr_check.is_none() || self.may_bind(addr),
             SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend => self.may_connect(addr),
             SocketAddrUse::TcpAccept | SocketAddrUse::UdpReceive => self.addr_check.is_none(),
         };

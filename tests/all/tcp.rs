@@ -357,8 +357,8 @@ fn socket_addr_check_governs_bind_connect_listen_and_accept() {
     let client = std::thread::spawn(move || {
         let mut conn = connect_retrying(format!("127.0.0.1:{port}").parse().unwrap());
         let mut buf = [0u8; 1];
-        // Reset (or closed) by the host, never handed to the guest.
-        matches!(conn.read(&mut buf), Ok(0) | Err(_))
+        // Reset by the host (no FIN first), never handed to the guest.
+        matches!(conn.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
     });
     let out = Guest::new(guests::TCP_SCRIPT)
         .policy(move |b| {
@@ -462,5 +462,65 @@ fn remote_address_outlives_a_reset_unlike_wasmtime_wasi() {
                 .then(|| outcome(&out, "remote:0").replace(&addr.port().to_string(), "PORT"))
         });
         assert_eq!(remote.as_deref(), Some(want), "{tcp:?}");
+    }
+}
+
+/// After a connection attempt failed (refused by the peer, or by the
+/// policy), every call on the socket answers as wasmtime-wasi's does: the
+/// policy's refusal shows at `finish-connect`, and later calls report the
+/// stored error.
+#[test]
+fn failed_and_refused_connects_leave_the_same_socket_as_wasmtime_wasi() {
+    let closed = free_port();
+    let after = [
+        "local:0",
+        "remote:0",
+        "get:0:keepalive",
+        "set:0:keepalive:1",
+        "set:0:hops:0",
+        "set:0:rcvbuf:0",
+        "set:0:keepcnt:0",
+        "set:0:backlog:5",
+        "listen:0",
+        "bind:0:127.0.0.1:0",
+        "start-connect:0:127.0.0.1:80",
+        "shutdown:0:both",
+        "ready:0",
+        "finish-connect:0",
+    ];
+    let run = |tcp: Tcp, target: String| {
+        let mut steps = vec!["create:4".to_string(), format!("start-connect:0:{target}")];
+        steps.extend(["wait:0", "finish-connect:0"].map(String::from));
+        steps.extend(after.map(String::from));
+        // Only 127.0.0.1 may be reached, under either host (wasmtime-wasi
+        // also asks about the implicit bind, to the wildcard address).
+        Guest::new(guests::TCP_SCRIPT)
+            .tcp(tcp)
+            .policy(|b| b.allow_connect("127.0.0.1".parse().unwrap()))
+            .wasi(|w| {
+                w.socket_addr_check(|addr, _| {
+                    let ip = addr.ip();
+                    Box::pin(
+                        async move { ip == std::net::Ipv4Addr::LOCALHOST || ip.is_unspecified() },
+                    )
+                });
+            })
+            .args(steps)
+            .run()
+    };
+    for target in [format!("127.0.0.1:{closed}"), "127.0.0.2:9".to_string()] {
+        let ours = run(Tcp::Host, target.clone());
+        let theirs = run(Tcp::WasmtimeWasi, target.clone());
+        ours.assert_success();
+        assert_eq!(ours.stdout, theirs.stdout, "{target}");
+        let want = if target.starts_with("127.0.0.2") {
+            "err access-denied"
+        } else {
+            "err connection-refused"
+        };
+        assert_eq!(
+            ours.stdout.lines().nth(3).unwrap(),
+            format!("finish-connect:0 -> {want}")
+        );
     }
 }

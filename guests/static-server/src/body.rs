@@ -3,6 +3,7 @@
 //! benchmarks can compare them in the same server (`STATIC_BODY`).
 
 use std::io::{self, ErrorKind};
+use wasi::io::poll::Pollable;
 use wasi::io::streams::{InputStream, StreamError};
 use wasm_sendfile_sdk::fs::File;
 use wasm_sendfile_sdk::net::TcpStream;
@@ -11,7 +12,7 @@ use wasm_sendfile_sdk::net::TcpStream;
 const COPY_CHUNK: u64 = 64 * 1024;
 
 /// Most bytes one step of the splice path moves before it lets the event
-/// loop run again (`blocking-splice` waits, so it must be rationed).
+/// loop serve the other connections.
 const SPLICE_STEP: u64 = 1 << 20;
 
 /// The way bodies are sent.
@@ -23,8 +24,8 @@ pub enum Via {
     /// `descriptor.read` into guest memory, then the socket's
     /// output-stream (`check-write` and `write`).
     Copy,
-    /// `output-stream.blocking-splice` from the file's input-stream (the
-    /// host copies through its own buffers).
+    /// `output-stream.splice` (non-blocking) from the file's input-stream
+    /// (the host copies through its own buffers).
     Splice,
 }
 
@@ -46,11 +47,22 @@ pub struct Streamed {
     /// Copy: bytes read but not yet taken by the socket.
     buffer: Vec<u8>,
     taken: usize,
+    /// Splice: set while the file's bytes are not ready (the host reads
+    /// them in the background), the pollable that says they are. Declared
+    /// before `input`, its parent, so it is dropped first.
+    input_ready: Option<Pollable>,
+    waiting_for_input: bool,
     /// Splice: the file's input-stream, positioned at the next byte.
     input: Option<InputStream>,
 }
 
 impl Streamed {
+    /// What the body waits on when it cannot go on now: the file's bytes
+    /// (splice, while the host reads them), else `None` (the socket).
+    pub fn waiting_on(&self) -> Option<&Pollable> {
+        self.input_ready.as_ref().filter(|_| self.waiting_for_input)
+    }
+
     /// Sends file bytes from `pos` (at most `left`) until the socket is full
     /// (`WouldBlock`); `Ok(n)` reports progress, `Ok(0)` the file's end.
     pub fn step(
@@ -94,10 +106,16 @@ impl Streamed {
                 .map_err(|e| io::Error::other(format!("read-via-stream: {e:?}")))?;
             self.input = Some(input);
         }
-        let input = self.input.as_ref().expect("opened above");
+        let Some(input) = self.input.as_ref() else {
+            return Ok(0);
+        };
+        // Non-blocking: a client that does not read must not stop the
+        // others (`blocking-splice` would wait for it inside the loop).
+        let step = left.min(SPLICE_STEP);
         let mut moved = 0;
-        while moved < left.min(SPLICE_STEP) {
-            match stream.output().blocking_splice(input, left - moved) {
+        while moved < step {
+            match stream.output().splice(input, step - moved) {
+                Ok(0) => break,
                 Ok(n) => moved += n,
                 Err(StreamError::Closed) if moved == 0 => return Ok(0),
                 Err(StreamError::Closed) => break,
@@ -105,6 +123,12 @@ impl Streamed {
                     return Err(io::Error::other(e.to_debug_string()));
                 }
             }
+        }
+        // Nothing moved: either the socket is full, or (the socket taking
+        // bytes) the file's next bytes are not read yet.
+        self.waiting_for_input = moved == 0 && stream.output().check_write().is_ok_and(|n| n > 0);
+        if self.waiting_for_input && self.input_ready.is_none() {
+            self.input_ready = Some(input.subscribe());
         }
         if moved == 0 {
             return Err(ErrorKind::WouldBlock.into());

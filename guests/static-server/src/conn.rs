@@ -46,8 +46,15 @@ pub struct Conn {
     closing: bool,
     /// The peer sent end-of-stream.
     peer_done: bool,
+    /// Bytes of the last request's body still to discard before the next
+    /// request (they are never parsed as one).
+    discard: u64,
     /// When the connection last made progress (monotonic ns).
     pub last_active: u64,
+    /// When the request being received began (monotonic ns): its head (and
+    /// body) must be complete within the header timeout, however slowly
+    /// its bytes trickle in (slowloris).
+    head_started: Option<u64>,
 }
 
 fn now_ns() -> u64 {
@@ -65,8 +72,20 @@ impl Conn {
             out: None,
             closing: false,
             peer_done: false,
+            discard: 0,
             last_active: now_ns(),
+            head_started: None,
         }
+    }
+
+    /// Whether the connection has outlived its timeouts at `now`: no
+    /// progress for `idle_ns`, or a request still incomplete `header_ns`
+    /// after its first byte.
+    pub fn expired(&self, now: u64, idle_ns: u64, header_ns: u64) -> bool {
+        now.saturating_sub(self.last_active) >= idle_ns
+            || self
+                .head_started
+                .is_some_and(|t| now.saturating_sub(t) >= header_ns)
     }
 
     /// Whether the connection waits to write (else it waits to read).
@@ -76,10 +95,9 @@ impl Conn {
 
     /// The pollable this connection waits on now.
     pub fn pollable(&self) -> &Pollable {
-        if self.wants_write() {
-            &self.writable
-        } else {
-            &self.readable
+        match &self.out {
+            Some(out) => out.streamed.waiting_on().unwrap_or(&self.writable),
+            None => &self.readable,
         }
     }
 
@@ -103,6 +121,7 @@ impl Conn {
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
                     self.last_active = now_ns();
+                    self.head_started.get_or_insert(self.last_active);
                     if n < chunk.len() {
                         // A short read took all there was; asking again
                         // would only hear would-block.
@@ -132,13 +151,30 @@ impl Conn {
                     Err(_) => return State::Closed,
                 }
             }
+            if self.discard > 0 {
+                let n = self.discard.min(self.buf.len() as u64);
+                self.buf.drain(..n as usize);
+                self.discard -= n;
+                if self.discard > 0 {
+                    return if self.peer_done {
+                        State::Closed
+                    } else {
+                        State::Open
+                    };
+                }
+            }
             match http::parse(&self.buf) {
-                Parsed::Request(req, len) => {
+                Parsed::Request(req, len, body) => {
                     self.buf.drain(..len);
+                    self.discard = body;
+                    // The next request's clock starts with its first byte
+                    // (already here, if pipelined); a body still to come
+                    // counts as this request's.
+                    self.head_started = (!self.buf.is_empty() || body > 0).then(now_ns);
                     let keep_alive = req.keep_alive();
                     self.closing = !keep_alive;
                     self.start(
-                        files::reply(&cfg.root, &req, keep_alive),
+                        files::reply(&cfg.files, &req, keep_alive),
                         &req.method,
                         &req.target,
                     );

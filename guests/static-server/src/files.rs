@@ -5,7 +5,7 @@ use crate::http::{self, Head, Request};
 use std::io::ErrorKind;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wasi::filesystem::types::{DescriptorStat, DescriptorType};
-use wasm_sendfile_sdk::fs::File;
+use wasm_sendfile_sdk::fs::{File, metadata};
 
 /// What to send for a request.
 pub struct Reply {
@@ -26,11 +26,23 @@ impl Reply {
     }
 }
 
-/// The decoded path of `target` under `root`, or the status refusing it.
-/// `..` segments, NUL bytes and targets not starting with `/` are refused
-/// before the filesystem is asked; the host's preopen refuses symlinks that
-/// lead outside anyway.
-pub fn path_of(root: &str, target: &str) -> Result<String, u16> {
+/// The served directory and what may be served from it.
+pub struct Site {
+    /// The served directory (a preopen, or a path under one).
+    pub root: String,
+    /// Whether files and directories whose name starts with `.` (`.env`,
+    /// `.git/`) are served; refused with 404 by default.
+    pub dotfiles: bool,
+}
+
+/// The path of `target` relative to the served directory, decoded and with
+/// its dot segments removed (RFC 3986 §5.2.4), or the status refusing it.
+/// An absolute-form target (`http://host/path`, RFC 9112 §3.2.2) is taken
+/// by its path. `..` above the root is 403; NUL bytes, backslashes and
+/// targets without a leading `/` are 400; dotfiles are 404 unless allowed.
+/// The host's preopen refuses symlinks that lead outside anyway.
+pub fn path_of(target: &str, dotfiles: bool) -> Result<String, u16> {
+    let target = origin_form(target);
     let raw = target.split(['?', '#']).next().unwrap_or("");
     if !raw.starts_with('/') {
         return Err(400);
@@ -41,33 +53,119 @@ pub fn path_of(root: &str, target: &str) -> Result<String, u16> {
     if decoded.contains('\0') || decoded.contains('\\') {
         return Err(400);
     }
-    if decoded.split('/').any(|seg| seg == "..") {
-        return Err(403);
+    let mut kept: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." | "" if !last => {}
+            "." => kept.push(""),
+            ".." => {
+                kept.pop().ok_or(403u16)?;
+                if last {
+                    kept.push("");
+                }
+            }
+            seg => {
+                if seg.starts_with('.') && !dotfiles {
+                    return Err(404);
+                }
+                kept.push(seg);
+            }
+        }
     }
-    let rel = decoded.trim_start_matches('/');
-    Ok(format!("{}/{rel}", root.trim_end_matches('/')))
+    Ok(format!("/{}", kept.join("/")))
 }
 
-/// Opens `path`, serving `index.html` for directories, and stats it once
-/// (type, size and modification time all come from that one call).
-fn open(path: &str) -> Result<(File, String, DescriptorStat), u16> {
-    let status = |e: std::io::Error| -> u16 {
-        match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory => 404,
-            ErrorKind::PermissionDenied => 403,
-            _ => 404,
-        }
+/// The path-and-query part of a target: itself, or an absolute-form
+/// target's path (`/` if it has none).
+fn origin_form(target: &str) -> &str {
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        return target;
     };
-    let stat = |f: &File| f.descriptor().stat().map_err(|_| 404u16);
-    let file = File::open(path).map_err(status)?;
-    let st = stat(&file)?;
-    if st.type_ == DescriptorType::Directory {
-        let index = format!("{}/index.html", path.trim_end_matches('/'));
-        let file = File::open(&index).map_err(status)?;
-        let st = stat(&file)?;
-        return Ok((file, index, st));
+    match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => &rest[i..],
+        _ => "/",
     }
-    Ok((file, path.to_string(), st))
+}
+
+/// What a request names, found by `stat-at` before anything is opened:
+/// a FIFO (whose open would block until a writer comes), a socket or a
+/// device is never opened.
+enum Found {
+    /// A regular file: its path.
+    File(String),
+    /// A directory named without its trailing `/`: where to redirect.
+    Slash,
+}
+
+/// Finds `rel` under `root`: a regular file, or a directory's
+/// `index.html` or `index.htm` (regular files too); a directory without an
+/// index is 403, anything else 404.
+fn find(root: &str, rel: &str) -> Result<Found, u16> {
+    let path = format!("{}{rel}", root.trim_end_matches('/'));
+    let st = metadata(&path).map_err(status_of)?;
+    match st.type_ {
+        DescriptorType::RegularFile => Ok(Found::File(path)),
+        DescriptorType::Directory if !rel.ends_with('/') => Ok(Found::Slash),
+        DescriptorType::Directory => ["index.html", "index.htm"]
+            .into_iter()
+            .map(|index| format!("{path}{index}"))
+            .find(|index| metadata(index).is_ok_and(|st| st.type_ == DescriptorType::RegularFile))
+            .map(Found::File)
+            .ok_or(403),
+        _ => Err(404),
+    }
+}
+
+/// The status for a filesystem error.
+fn status_of(e: std::io::Error) -> u16 {
+    match e.kind() {
+        ErrorKind::PermissionDenied => 403,
+        _ => 404,
+    }
+}
+
+/// Opens the regular file at `path` and stats it once (size and
+/// modification time come from that one call); 404 if it is no longer a
+/// regular file.
+fn open(path: &str) -> Result<(File, DescriptorStat), u16> {
+    let file = File::open(path).map_err(status_of)?;
+    let st = file.descriptor().stat().map_err(|_| 404u16)?;
+    if st.type_ != DescriptorType::RegularFile {
+        return Err(404);
+    }
+    Ok((file, st))
+}
+
+/// A 301 to the directory's URL with its trailing slash (so its relative
+/// links resolve inside it), keeping the query.
+fn redirect_to_slash(target: &str, keep_alive: bool, head_only: bool) -> Reply {
+    let target = origin_form(target);
+    let (path, query) = match target.find('?') {
+        Some(i) => target.split_at(i),
+        None => (target, ""),
+    };
+    let location = format!("{path}/{query}");
+    let body = format!("301 {}\n", http::reason(301));
+    let mut head = Head::new(301, keep_alive)
+        .header("Location", &location)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("Content-Length", body.len())
+        .finish();
+    if !head_only {
+        head.extend_from_slice(body.as_bytes());
+    }
+    Reply {
+        status: 301,
+        head,
+        body: None,
+    }
 }
 
 /// A single byte range, resolved against the file size.
@@ -121,13 +219,35 @@ pub fn range(header: Option<&str>, size: u64) -> Range {
     }
 }
 
-/// The file's validators: `ETag` and modification time (whole seconds).
+/// The latest time an HTTP date can name: 9999-12-31T23:59:59Z.
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// The file's validators: `ETag` and modification time (whole seconds;
+/// a time past the year 9999, which HTTP dates cannot name, counts as the
+/// last one they can).
 fn validators(stat: &DescriptorStat) -> (String, SystemTime) {
     let (secs, nanos) = stat
         .data_modification_timestamp
         .map_or((0, 0), |t| (t.seconds, t.nanoseconds));
     let etag = format!("\"{:x}-{:x}-{:x}\"", stat.size, secs, nanos);
-    (etag, UNIX_EPOCH + Duration::from_secs(secs))
+    (
+        etag,
+        UNIX_EPOCH + Duration::from_secs(secs.min(LAST_HTTP_DATE)),
+    )
+}
+
+/// RFC 9110 §13.2.2: `If-Match`, else `If-Unmodified-Since`, failing (412).
+fn precondition_failed(req: &Request, etag: &str, modified: SystemTime) -> bool {
+    if let Some(tags) = req.header("if-match") {
+        // Strong comparison: a weak tag never matches.
+        return !tags.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t == etag
+        });
+    }
+    req.header("if-unmodified-since")
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .is_some_and(|since| modified > since)
 }
 
 /// Whether the client's cached copy is still good (→ 304).
@@ -152,18 +272,26 @@ fn if_range_holds(req: &Request, etag: &str, modified: SystemTime) -> bool {
     }
 }
 
-/// The reply to `req` for the directory preopened at `root`.
-pub fn reply(root: &str, req: &Request, keep_alive: bool) -> Reply {
+/// The reply to `req` for `site`.
+pub fn reply(site: &Site, req: &Request, keep_alive: bool) -> Reply {
     let head_only = req.method == "HEAD";
     if req.method != "GET" && !head_only {
         return Reply::error(405, keep_alive, head_only);
     }
-    let opened = path_of(root, &req.target).and_then(|p| open(&p));
-    let (file, path, stat) = match opened {
+    let found = path_of(&req.target, site.dotfiles).and_then(|rel| find(&site.root, &rel));
+    let path = match found {
+        Ok(Found::File(path)) => path,
+        Ok(Found::Slash) => return redirect_to_slash(&req.target, keep_alive, head_only),
+        Err(status) => return Reply::error(status, keep_alive, head_only),
+    };
+    let (file, stat) = match open(&path) {
         Ok(v) => v,
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
     let (etag, modified) = validators(&stat);
+    if precondition_failed(req, &etag, modified) {
+        return Reply::error(412, keep_alive, head_only);
+    }
     let size = stat.size;
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let base = |status| {
@@ -233,13 +361,51 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(path_of("/www", "/a/b.txt?x=1"), Ok("/www/a/b.txt".into()));
-        assert_eq!(path_of("/www", "/a%20b"), Ok("/www/a b".into()));
-        assert_eq!(path_of("/www", "/../etc/passwd"), Err(403));
-        assert_eq!(path_of("/www", "/%2e%2e/etc"), Err(403));
-        assert_eq!(path_of("/www", "/a/%2e%2e%2f..%2fx"), Err(403));
-        assert_eq!(path_of("/www", "relative"), Err(400));
-        assert_eq!(path_of("/www", "/a%00b"), Err(400));
-        assert_eq!(path_of("/www", "/"), Ok("/www/".into()));
+        let p = |t: &str| path_of(t, false);
+        assert_eq!(p("/a/b.txt?x=1"), Ok("/a/b.txt".into()));
+        assert_eq!(p("/a%20b"), Ok("/a b".into()));
+        assert_eq!(p("/../etc/passwd"), Err(403));
+        assert_eq!(p("/%2e%2e/etc"), Err(403));
+        assert_eq!(p("/a/%2e%2e%2f..%2fx"), Err(403));
+        assert_eq!(p("relative"), Err(400));
+        assert_eq!(p("/a%00b"), Err(400));
+        assert_eq!(p("/"), Ok("/".into()));
+        // Dot segments are removed while they stay inside the root.
+        assert_eq!(p("/sub/../x"), Ok("/x".into()));
+        assert_eq!(p("/a/./b//c"), Ok("/a/b/c".into()));
+        assert_eq!(p("/a/b/.."), Ok("/a/".into()));
+        assert_eq!(p("/a/."), Ok("/a/".into()));
+        assert_eq!(p("/docs/"), Ok("/docs/".into()));
+        // Dotfiles, unless allowed.
+        assert_eq!(p("/.env"), Err(404));
+        assert_eq!(p("/.git/config"), Err(404));
+        assert_eq!(p("/a/%2egit/config"), Err(404));
+        assert_eq!(path_of("/.env", true), Ok("/.env".into()));
+        // Absolute form.
+        assert_eq!(p("http://x/hello.txt"), Ok("/hello.txt".into()));
+        assert_eq!(p("HTTPS://x:8080/a?q"), Ok("/a".into()));
+        assert_eq!(p("http://x"), Ok("/".into()));
+        assert_eq!(origin_form("http://x?q=1"), "/");
+    }
+
+    #[test]
+    fn far_future_times_are_the_last_http_date() {
+        use wasi::filesystem::types::Datetime;
+        let stat = DescriptorStat {
+            type_: DescriptorType::RegularFile,
+            link_count: 1,
+            size: 1,
+            data_access_timestamp: None,
+            data_modification_timestamp: Some(Datetime {
+                seconds: u64::MAX,
+                nanoseconds: 0,
+            }),
+            status_change_timestamp: None,
+        };
+        let (_, modified) = validators(&stat);
+        assert_eq!(
+            httpdate::fmt_http_date(modified),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
     }
 }

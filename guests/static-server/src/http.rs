@@ -6,6 +6,10 @@ use std::fmt::Write as _;
 pub const MAX_HEADERS: usize = 64;
 /// Longest request target accepted (longer: 414).
 pub const MAX_TARGET: usize = 4096;
+/// Largest request body read and discarded (larger: 413 and close). GET
+/// and HEAD need none; a body is framed only so that it is never read as
+/// the next request.
+pub const MAX_BODY: u64 = 1 << 20;
 
 /// The parts of a request the server uses.
 #[derive(Debug)]
@@ -39,8 +43,9 @@ impl Request {
 
 /// What parsing the buffered bytes gave.
 pub enum Parsed {
-    /// A complete request of `len` bytes (no body: GET and HEAD have none).
-    Request(Request, usize),
+    /// A complete request head of `len` bytes, followed by a body of
+    /// `body` bytes (by `Content-Length`) to discard.
+    Request(Request, usize, u64),
     /// More bytes are needed.
     Partial,
     /// Not HTTP: answer with this status and close.
@@ -57,6 +62,10 @@ pub fn parse(buf: &[u8]) -> Parsed {
             if target.len() > MAX_TARGET {
                 return Parsed::Error(414);
             }
+            let body = match framing(req.headers, req.version.unwrap_or(1)) {
+                Ok(body) => body,
+                Err(status) => return Parsed::Error(status),
+            };
             let request = Request {
                 method: req.method.unwrap_or("").to_string(),
                 target: target.to_string(),
@@ -70,11 +79,62 @@ pub fn parse(buf: &[u8]) -> Parsed {
                     })
                     .collect(),
             };
-            Parsed::Request(request, len)
+            Parsed::Request(request, len, body)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
         Err(httparse::Error::TooManyHeaders) => Parsed::Error(431),
+        // An HTTP version other than 1.x (`HTTP/2.0` in a request line).
+        Err(httparse::Error::Version) => Parsed::Error(505),
         Err(_) => Parsed::Error(400),
+    }
+}
+
+/// RFC 9112 §6 message framing: the length of the request body, so that it
+/// is never read as a request (request smuggling). Any `Transfer-Encoding`
+/// is refused (501 when it ends in `chunked`, which this server does not
+/// decode; 400 otherwise, and always 400 next to a `Content-Length`, §6.1).
+/// `Content-Length` must be one decimal number (repeated values must
+/// agree, §6.3); over [`MAX_BODY`]: 413. HTTP/1.1 requires exactly one
+/// `Host` (§3.2). Every refusal closes the connection.
+fn framing(headers: &[httparse::Header<'_>], minor: u8) -> Result<u64, u16> {
+    let named = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    let hosts = named("host").count();
+    if hosts > 1 || (minor >= 1 && hosts == 0) {
+        return Err(400);
+    }
+    let lengths: Vec<&[u8]> = named("content-length").collect();
+    if let Some(te) = named("transfer-encoding").next_back() {
+        let last = te.rsplit(|b| *b == b',').next().unwrap_or_default();
+        let chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        return Err(if chunked && lengths.is_empty() {
+            501
+        } else {
+            400
+        });
+    }
+    let mut length = None;
+    for value in lengths.iter().flat_map(|v| v.split(|b| *b == b',')) {
+        let value = value.trim_ascii();
+        if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+            return Err(400);
+        }
+        let n: u64 = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or(400u16)?;
+        if length.is_some_and(|l| l != n) {
+            return Err(400);
+        }
+        length = Some(n);
+    }
+    match length.unwrap_or(0) {
+        n if n > MAX_BODY => Err(413),
+        n => Ok(n),
     }
 }
 
@@ -83,15 +143,21 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         206 => "Partial Content",
+        301 => "Moved Permanently",
         304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Internal Server Error",
     }
 }
@@ -148,8 +214,60 @@ mod tests {
     use super::*;
 
     #[test]
+    fn frames_bodies_and_refuses_ambiguous_ones() {
+        let body = |raw: &[u8]| match parse(raw) {
+            Parsed::Request(_, _, body) => Ok(body),
+            Parsed::Error(status) => Err(status),
+            Parsed::Partial => panic!("partial"),
+        };
+        let h = "GET / HTTP/1.1\r\nHost: x\r\n";
+        let req = |extra: &str| format!("{h}{extra}\r\n").into_bytes();
+        assert_eq!(body(&req("")), Ok(0));
+        assert_eq!(body(&req("Content-Length: 5\r\n")), Ok(5));
+        assert_eq!(body(&req("Content-Length: 5, 5\r\n")), Ok(5));
+        assert_eq!(
+            body(&req("Content-Length: 5\r\nContent-Length: 5\r\n")),
+            Ok(5)
+        );
+        // CL.CL, invalid numbers, CL.TE, TE.CL, TE.TE, obfuscated TE.
+        assert_eq!(
+            body(&req("Content-Length: 5\r\nContent-Length: 6\r\n")),
+            Err(400)
+        );
+        assert_eq!(body(&req("Content-Length: +5\r\n")), Err(400));
+        assert_eq!(body(&req("Content-Length: 0x5\r\n")), Err(400));
+        assert_eq!(body(&req("Content-Length: \r\n")), Err(400));
+        assert_eq!(
+            body(&req("Content-Length: 99999999999999999999\r\n")),
+            Err(400)
+        );
+        let cl_te = "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n";
+        assert_eq!(body(&req(cl_te)), Err(400));
+        assert_eq!(
+            body(&req("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n")),
+            Err(400)
+        );
+        assert_eq!(body(&req("Transfer-Encoding: chunked\r\n")), Err(501));
+        let te_te = "Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n";
+        assert_eq!(body(&req(te_te)), Err(400));
+        assert_eq!(body(&req("Transfer-Encoding: gzip\r\n")), Err(400));
+        assert_eq!(body(&req("Content-Length: 2000000\r\n")), Err(413));
+        // Host: exactly one on HTTP/1.1; HTTP/1.0 may go without.
+        assert_eq!(body(b"GET / HTTP/1.1\r\n\r\n"), Err(400));
+        assert_eq!(
+            body(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(body(b"GET / HTTP/1.0\r\n\r\n"), Ok(0));
+        assert_eq!(body(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"), Err(505));
+        // Obsolete line folding is not HTTP/1.1 a server must take.
+        assert_eq!(body(&req("X-A: 1\r\n folded\r\n")), Err(400));
+    }
+
+    #[test]
     fn parses_a_request_and_keep_alive_rules() {
-        let Parsed::Request(r, len) = parse(b"GET /a%20b HTTP/1.1\r\nHost: x\r\n\r\nrest") else {
+        let Parsed::Request(r, len, _) = parse(b"GET /a%20b HTTP/1.1\r\nHost: x\r\n\r\nrest")
+        else {
             panic!("not parsed");
         };
         assert_eq!(
@@ -157,11 +275,13 @@ mod tests {
             ("GET", "/a%20b", 32)
         );
         assert!(r.keep_alive());
-        let Parsed::Request(r, _) = parse(b"GET / HTTP/1.0\r\n\r\n") else {
+        let Parsed::Request(r, _, _) = parse(b"GET / HTTP/1.0\r\n\r\n") else {
             panic!()
         };
         assert!(!r.keep_alive());
-        let Parsed::Request(r, _) = parse(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n") else {
+        let Parsed::Request(r, _, _) =
+            parse(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        else {
             panic!()
         };
         assert!(!r.keep_alive());

@@ -7,7 +7,10 @@
 //! holds up the others. Limits, from the environment:
 //! `STATIC_MAX_CONNECTIONS` (default 512; over it: 503 and close) and
 //! `STATIC_IDLE_SECS` (default 30; a connection making no progress that
-//! long is closed). `STATIC_ACCESS_LOG=0` turns the access log off;
+//! long is closed), `STATIC_HEADER_SECS` (default 10; a request not
+//! complete that long after its first byte closes its connection, however
+//! slowly its bytes come: nginx's `client_header_timeout`). `STATIC_ACCESS_LOG=0` turns the access log off;
+//! `STATIC_DOTFILES=1` serves names starting with `.` (refused by default);
 //! `STATIC_BODY` picks how bodies are sent (`sendfile`, the default, or the
 //! plain WASI `copy` and `splice` paths, for comparison); `STATIC_WORKER`
 //! (set by `wasm-sendfile serve`) numbers instances sharing one port, of
@@ -25,8 +28,8 @@ use wasm_sendfile_sdk::net::TcpListener;
 
 /// What every connection needs to know.
 pub struct Config {
-    /// The served directory (a preopen, or a path under one).
-    pub root: String,
+    /// The served directory and what may be served from it.
+    pub files: files::Site,
     /// How bodies are sent.
     pub via: body::Via,
     /// Whether to print an access-log line per request.
@@ -52,20 +55,28 @@ fn main() -> std::io::Result<()> {
     })?;
     let max_conns = env_num("STATIC_MAX_CONNECTIONS", 512) as usize;
     let idle_ns = env_num("STATIC_IDLE_SECS", 30) * 1_000_000_000;
+    let header_ns = env_num("STATIC_HEADER_SECS", 10) * 1_000_000_000;
     let via = std::env::var("STATIC_BODY").unwrap_or_else(|_| "sendfile".into());
     let Some(via) = body::Via::parse(&via) else {
         eprintln!("STATIC_BODY `{via}`: expected sendfile, copy or splice");
         std::process::exit(2);
     };
     let cfg = Config {
-        root,
+        files: files::Site {
+            root,
+            dotfiles: env_num("STATIC_DOTFILES", 0) != 0,
+        },
         via,
         access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,
     };
 
     let listener = TcpListener::bind(addr)?;
     if env_num("STATIC_WORKER", 0) == 0 {
-        println!("serving {} on http://{}", cfg.root, listener.local_addr()?);
+        println!(
+            "serving {} on http://{}",
+            cfg.files.root,
+            listener.local_addr()?
+        );
     }
     let incoming = listener.subscribe();
     let mut conns: Vec<Conn> = Vec::new();
@@ -75,7 +86,7 @@ fn main() -> std::io::Result<()> {
     loop {
         if tick.ready() {
             let now = monotonic_clock::now();
-            conns.retain(|c| now.saturating_sub(c.last_active) < idle_ns);
+            conns.retain(|c| !c.expired(now, idle_ns, header_ns));
             tick = monotonic_clock::subscribe_duration(1_000_000_000);
         }
         let ready = {

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes on one line, without the wasm backtrace
 /// (which wasmtime puts in the chain as a multi-line message).
-fn one_line(e: &wasmtime::Error) -> String {
+pub(crate) fn one_line(e: &wasmtime::Error) -> String {
     e.chain()
         .map(|c| c.to_string())
         .filter(|m| !m.starts_with("error while executing at wasm backtrace"))

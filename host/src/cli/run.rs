@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// calling thread instead of tokio's blocking pool (set by `serve`).
     #[arg(skip)]
     pub fs_on_thread: bool,
+    /// A listening socket opened by the host, handed to the guest's bind
+    /// of its address (set by `serve`; see `SendfileCtxBuilder::listener`).
+    #[arg(skip)]
+    pub listener: Option<Arc<std::net::TcpListener>>,
 }
 
 fn split_dir(spec: &str) -> (&str, &str) {
@@ -94,13 +98,14 @@ impl RunArgs {
         Ok(b.build())
     }
 
-    /// The capability's context, counting into `metrics`; `reuse_port` lets
-    /// several instances listen on one port.
-    pub fn sendfile_ctx(&self, metrics: Arc<Metrics>, reuse_port: bool) -> Result<SendfileCtx> {
+    /// The capability's context, counting into `metrics`.
+    pub fn sendfile_ctx(&self, metrics: Arc<Metrics>) -> Result<SendfileCtx> {
         let mut b = SendfileCtx::builder()
             .allow_file_targets(self.allow_file_targets)
-            .reuse_port(reuse_port)
             .metrics(metrics);
+        if let Some(listener) = &self.listener {
+            b = b.listener(listener.try_clone()?);
+        }
         if let Some(n) = self.max_chunk {
             if n == 0 {
                 bail!("--max-chunk must be positive");
@@ -132,20 +137,23 @@ pub fn load(engine: &wasmtime::Engine, path: &Path) -> Result<Component> {
 
 /// The longest `run` waits at exit for writes still on their way out (each
 /// connection itself gives up after at most a minute without progress).
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(65);
+pub const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(65);
 
-/// Runs `component` with `state` and turns its ending into an exit code.
+/// Runs `component` with `state` and turns its ending into an exit code,
+/// after letting the guest's pending socket writes go out for at most
+/// `settle`.
 pub async fn exit_code(
     runner: &Runner,
     component: &Component,
     state: CommandState,
+    settle: std::time::Duration,
 ) -> Result<ExitCode> {
     let pending = state.sendfile.pending_writes().clone();
     let result = runner.run(component, state).await;
     // What the guest wrote but the peers have not taken yet goes out before
     // the process (and its runtime) ends; each connection gives up by
     // itself on a peer that takes nothing for a while.
-    if !pending.settle(SETTLE_LIMIT).await {
+    if !pending.settle(settle).await {
         eprintln!("warning: some socket writes were still pending at exit");
     }
     match result {
@@ -163,6 +171,6 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let engine = wasmtime::Engine::default();
     let runner = Runner::new(&engine)?;
     let component = load(&engine, &args.component)?;
-    let state = CommandState::new(args.wasi_ctx()?, args.sendfile_ctx(Arc::default(), false)?);
-    exit_code(&runner, &component, state).await
+    let state = CommandState::new(args.wasi_ctx()?, args.sendfile_ctx(Arc::default())?);
+    exit_code(&runner, &component, state, SETTLE_LIMIT).await
 }

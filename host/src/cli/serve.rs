@@ -49,12 +49,30 @@ pub struct ServeArgs {
     /// Seconds a connection may make no progress before it is closed.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u32,
+    /// Seconds a request may take to arrive in full, from its first byte
+    /// (nginx's `client_header_timeout`): a client trickling bytes cannot
+    /// hold a connection slot longer.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u32,
     /// Do not log each request on standard output.
     #[arg(long)]
     quiet: bool,
     /// How bodies are sent; `copy` and `splice` exist to compare against.
     #[arg(long, value_enum, default_value_t = Body::Sendfile)]
     body: Body,
+    /// Whether names starting with `.` (`.env`, `.git/`) are served;
+    /// refused with 404 by default.
+    #[arg(long, value_enum, default_value_t = Dotfiles::Deny)]
+    dotfiles: Dotfiles,
+}
+
+/// Whether dotfiles are served.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dotfiles {
+    /// 404, as for a file that is not there.
+    Deny,
+    /// Served like any file.
+    Allow,
 }
 
 /// The guest path `serve` mounts the directory at.
@@ -62,8 +80,8 @@ const SERVE_ROOT: &str = "/srv";
 
 impl ServeArgs {
     /// Worker `index` is `run static-server` with a read-only preopen and
-    /// leave to bind the one address.
-    fn worker(&self, index: usize) -> RunArgs {
+    /// leave to bind the one address, which is `listener`'s.
+    fn worker(&self, index: usize, listener: &Arc<std::net::TcpListener>) -> RunArgs {
         RunArgs {
             component: PathBuf::from("static-server"),
             dirs: Vec::new(),
@@ -71,9 +89,14 @@ impl ServeArgs {
             envs: vec![
                 format!("STATIC_MAX_CONNECTIONS={}", self.max_connections),
                 format!("STATIC_IDLE_SECS={}", self.idle_timeout),
+                format!("STATIC_HEADER_SECS={}", self.header_timeout),
                 format!("STATIC_ACCESS_LOG={}", u8::from(!self.quiet)),
                 format!("STATIC_BODY={}", self.body.name()),
                 format!("STATIC_WORKER={index}"),
+                format!(
+                    "STATIC_DOTFILES={}",
+                    u8::from(self.dotfiles == Dotfiles::Allow)
+                ),
             ],
             allow_bind: vec![AddrRule::exact(self.listen)],
             allow_connect: Vec::new(),
@@ -87,12 +110,25 @@ impl ServeArgs {
             // per request. Each worker has its own instance, so the thread
             // it blocks serves no other guest.
             fs_on_thread: true,
+            listener: Some(listener.clone()),
         }
     }
 }
 
-/// `wasm-sendfile serve`: runs until a worker ends or SIGINT/SIGTERM, then
-/// prints one `stats:` line on standard error.
+/// How long a worker that ended lets its guest's pending writes go out
+/// before it is restarted (the rest are reset).
+const WORKER_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How many worker deaths within [`DEATH_WINDOW`] end the server: a guest
+/// that keeps trapping is a bug to report, not to restart forever.
+const MAX_DEATHS: usize = 5;
+/// See [`MAX_DEATHS`].
+const DEATH_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `wasm-sendfile serve`: runs until SIGINT/SIGTERM, then prints one
+/// `stats:` line on standard error. A worker whose guest ends (a trap, say)
+/// is logged and restarted, as nginx's master restarts its workers; if
+/// workers keep dying the server ends with an error.
 pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if !args.dir.is_dir() {
         bail!("`{}` is not a directory", args.dir.display());
@@ -103,53 +139,117 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if workers == 0 {
         bail!("--workers must be at least 1");
     }
-    // Bind first (not listening, so it takes no connections): a clear
-    // error when the address is taken, and port 0 becomes one port that
-    // every worker then shares.
-    let reserved = reserve(args.listen)?;
+    // The port is opened once, here, and handed to every worker's bind (as
+    // nginx's master does): a taken address is a clear error, also when
+    // another `serve` holds it, and port 0 becomes one port for all.
+    let listener = Arc::new(open_listener(args.listen)?);
     let args = ServeArgs {
-        listen: reserved.local_addr()?,
+        listen: listener.local_addr()?,
         ..args
     };
     let engine = wasmtime::Engine::default();
     let runner = Arc::new(Runner::new(&engine)?);
-    let first = args.worker(0);
-    let component = load(&engine, &first.component)?;
+    let component = load(&engine, &args.worker(0, &listener).component)?;
     let metrics = Arc::new(Metrics::new());
     let mut memory = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..workers {
-        let run = args.worker(i);
-        let state = CommandState::new(run.wasi_ctx()?, run.sendfile_ctx(metrics.clone(), true)?);
-        memory.push(state.memory_usage());
-        let (runner, component) = (runner.clone(), component.clone());
-        tasks.spawn(async move { exit_code(&runner, &component, state).await });
-    }
-    let ended = tokio::select! {
-        ended = tasks.join_next() => ended,
-        () = stop_signal() => None,
+    let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    // Each worker runs on a thread of its own with its own single-threaded
+    // runtime (as nginx's workers are processes of their own): whatever
+    // one guest's filesystem calls block on, no other worker, and not the
+    // signal handling here, waits for it.
+    let start = |i: usize| -> Result<Arc<MemoryUsage>> {
+        let run = args.worker(i, &listener);
+        let state = CommandState::new(run.wasi_ctx()?, run.sendfile_ctx(metrics.clone())?);
+        let usage = state.memory_usage();
+        let (runner, component, ended) = (runner.clone(), component.clone(), ended_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                let run = || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(wasmtime::Error::from)
+                        .and_then(|rt| {
+                            rt.block_on(exit_code(&runner, &component, state, WORKER_SETTLE))
+                        })
+                };
+                // A panic is reported like any other end, never lost.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                    .unwrap_or_else(|_| Err(wasmtime::format_err!("the worker panicked")));
+                let _ = ended.send((i, result));
+            })?;
+        Ok(usage)
     };
-    drop(reserved);
+    for i in 0..workers {
+        memory.push(start(i)?);
+    }
+    let mut deaths = Deaths::default();
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let result = loop {
+        let next = tokio::select! {
+            next = ended.recv() => next,
+            () = &mut stop => break Ok(ExitCode::SUCCESS),
+        };
+        let (i, why) = match next {
+            Some((i, Ok(code))) => (i, format!("exited ({code:?})")),
+            Some((i, Err(e))) => (i, crate::one_line(&e)),
+            None => break Err(wasmtime::format_err!("no worker left")),
+        };
+        eprintln!("worker {i} ended: {why}; restarting it");
+        if deaths.too_many(std::time::Instant::now()) {
+            break Err(wasmtime::format_err!(
+                "workers ended {MAX_DEATHS} times within {DEATH_WINDOW:?} (last: worker {i} {why}); stopping"
+            ));
+        }
+        memory[i] = start(i)?;
+    };
     eprintln!("{}", stats(workers, &memory, &metrics));
-    match ended {
-        None => Ok(ExitCode::SUCCESS),
-        Some(Ok(code)) => code,
-        Some(Err(e)) => bail!("a worker panicked: {e}"),
+    result
+}
+
+/// Worker deaths within the last [`DEATH_WINDOW`].
+#[derive(Default)]
+struct Deaths(std::collections::VecDeque<std::time::Instant>);
+
+impl Deaths {
+    /// Records a death at `now`; whether that makes [`MAX_DEATHS`] within
+    /// the window.
+    fn too_many(&mut self, now: std::time::Instant) -> bool {
+        self.0.push_back(now);
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > DEATH_WINDOW)
+        {
+            self.0.pop_front();
+        }
+        self.0.len() >= MAX_DEATHS
     }
 }
 
-/// A socket bound to `addr` with `SO_REUSEPORT`, not listening.
-fn reserve(addr: std::net::SocketAddr) -> Result<tokio::net::TcpSocket> {
+/// The listening socket for `addr`, opened once for every worker: no
+/// `SO_REUSEPORT`, so no other process can share the port; `SO_REUSEADDR`,
+/// so a restart does not wait for old connections in `TIME_WAIT`; IPv6-only
+/// for an IPv6 address, as the guests' own sockets are.
+fn open_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        std::net::SocketAddr::V6(_) => {
+            let socket = tokio::net::TcpSocket::new_v6()?;
+            rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
+            socket
+        }
     };
     socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
     socket
         .bind(addr)
         .with_context(|| format!("cannot listen on {addr}"))?;
-    Ok(socket)
+    let listener = socket
+        .listen(1024)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(listener.into_std()?)
 }
 
 /// Resolves at the first SIGINT or SIGTERM.
@@ -176,4 +276,26 @@ fn stats(workers: usize, memory: &[Arc<MemoryUsage>], metrics: &Metrics) -> Stri
          sendfile_bytes={} zero_copy_bytes={} fallback_bytes={}",
         m.calls, m.total_bytes, m.zero_copy_bytes, m.fallback_bytes
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn workers_are_restarted_until_they_die_too_often() {
+        let mut deaths = Deaths::default();
+        let t0 = Instant::now();
+        // Spread out, deaths never add up.
+        for k in 0..20u32 {
+            assert!(!deaths.too_many(t0 + DEATH_WINDOW * k + Duration::from_millis(k as u64)));
+        }
+        let mut deaths = Deaths::default();
+        let burst: Vec<bool> = (0..MAX_DEATHS as u32)
+            .map(|k| deaths.too_many(t0 + Duration::from_millis(k as u64)))
+            .collect();
+        assert_eq!(burst.iter().filter(|b| **b).count(), 1);
+        assert!(burst[MAX_DEATHS - 1]);
+    }
 }

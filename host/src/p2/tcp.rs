@@ -11,7 +11,7 @@
 
 use crate::bindings::tcp::{Host, HostTcpSocket, ShutdownType};
 use crate::policy::SocketAddrUse;
-use crate::sockets::{Pending, TcpSocket};
+use crate::sockets::{self, Bind, Pending, TcpSocket};
 use crate::view::SendfileCtxView;
 use std::net::SocketAddr;
 use wasmtime::component::Resource;
@@ -53,13 +53,18 @@ impl SendfileCtxView<'_> {
     }
 }
 
-/// Logs a refusal by the policy: the guest only sees `access-denied`.
-fn refused<T>(
+/// Logs a refusal by the policy (the guest only sees `access-denied`), once
+/// the call got as far as asking it: `result` is the call's, `refused`
+/// whether the policy said no.
+fn logged<T>(
     result: Result<T, ErrorCode>,
+    refused: bool,
     addr: SocketAddr,
     usage: SocketAddrUse,
 ) -> Result<T, ErrorCode> {
-    if let Err(ErrorCode::AccessDenied) = result {
+    // An invalid address or state fails before the policy matters.
+    let asked = matches!(result, Ok(_) | Err(ErrorCode::AccessDenied));
+    if refused && asked {
         tracing::warn!(
             %addr,
             ?usage,
@@ -84,9 +89,16 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         self.socket(&this)?;
         let addr = SocketAddr::from(local_address);
         let allowed = self.ctx.policy.allows(addr, SocketAddrUse::TcpBind).await;
-        let reuse_port = self.ctx.policy.reuse_port;
-        let result = self.socket(&this)?.start_bind(addr, allowed, reuse_port);
-        Ok(refused(result, addr, SocketAddrUse::TcpBind)?)
+        let policy = &self.ctx.policy;
+        let bind = match policy.listener_for(addr).map(|l| l.try_clone()) {
+            Some(Ok(listener)) => Bind::Listening(listener),
+            Some(Err(e)) => return Err(ErrorCode::from(e).into()),
+            None => Bind::Fresh {
+                reuse_port: policy.reuse_port,
+            },
+        };
+        let result = self.socket(&this)?.start_bind(addr, allowed, bind);
+        Ok(logged(result, !allowed, addr, SocketAddrUse::TcpBind)?)
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
@@ -110,7 +122,7 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         let result = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
             socket.start_connect(addr, allowed)
         });
-        Ok(refused(result, addr, SocketAddrUse::TcpConnect)?)
+        Ok(logged(result, !allowed, addr, SocketAddrUse::TcpConnect)?)
     }
 
     fn finish_connect(
@@ -138,7 +150,7 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         let result =
             wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| socket.start_listen(allowed));
         match local {
-            Some(addr) => Ok(refused(result, addr, SocketAddrUse::TcpListen)?),
+            Some(addr) => Ok(logged(result, !allowed, addr, SocketAddrUse::TcpListen)?),
             None => Ok(result?),
         }
     }
@@ -156,17 +168,15 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         Resource<DynOutputStream>,
     )> {
         let listener = self.socket(&this)?;
-        let (socket, input, output) =
-            wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| listener.accept())?;
+        let (stream, peer) =
+            wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| listener.next_connection())?;
         // A peer the policy refuses is reset unseen, as in wasmtime-wasi;
         // the guest is told to wait for the next one.
-        if let Ok(peer) = socket.remote_address()
-            && !self.ctx.policy.allows(peer, SocketAddrUse::TcpAccept).await
-        {
-            drop((input, output));
-            socket.reset();
+        if !self.ctx.policy.allows(peer, SocketAddrUse::TcpAccept).await {
+            sockets::refuse(stream);
             return Err(ErrorCode::WouldBlock.into());
         }
+        let (socket, input, output) = self.socket(&this)?.adopt(stream, peer)?;
         let socket = self.table.push(socket)?;
         let input = self.table.push_child(input, &socket)?;
         let output = self.table.push_child(output, &socket)?;

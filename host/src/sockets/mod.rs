@@ -30,6 +30,16 @@ const DEFAULT_BACKLOG: u32 = 128;
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<tokio::net::TcpStream>> + Send>>;
 
+/// How `start-bind` gets its socket bound.
+pub(crate) enum Bind {
+    /// Binds the guest's socket, with `SO_REUSEPORT` if asked
+    /// ([`crate::Policy::reuse_port`]).
+    Fresh { reuse_port: bool },
+    /// Takes the embedder's listening socket for the address (a duplicate
+    /// descriptor; see [`crate::SendfileCtxBuilder::listener`]).
+    Listening(std::net::TcpListener),
+}
+
 /// The transition a `start-*` call began and its `finish-*` call completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pending {
@@ -49,9 +59,14 @@ enum State {
     Connected(Connection),
     /// Listening for connections.
     Listening(Listener),
-    /// A connection attempt failed; nothing more can be done with it.
-    Closed,
+    /// A connection attempt failed, or a `connect`/`listen` consumed the
+    /// socket and failed: every later call reports this error (as
+    /// wasmtime-wasi's do; `unknown` where nothing more specific is known).
+    Closed(ErrorCode),
 }
+
+/// The error a consumed socket reports when nothing more is known.
+const CONSUMED: ErrorCode = ErrorCode::Unknown;
 
 /// A connected socket: the stream and the halves handed to the guest.
 pub(crate) struct Connection {
@@ -84,6 +99,14 @@ impl Connection {
             reader: None,
             streams_taken: false,
         }
+    }
+}
+
+impl Drop for Connection {
+    /// The guest let go of the socket: bytes it wrote still go out, then
+    /// the `FIN`, within a bounded time (see [`Writer::orphan`]).
+    fn drop(&mut self) {
+        Writer::orphan(&self.writer);
     }
 }
 
@@ -165,7 +188,7 @@ impl TcpSocket {
     /// Takes the unconnected socket out of the `Default` state (leaving
     /// `Closed`), for `connect` or `listen`.
     fn take_default(&mut self) -> Result<tokio::net::TcpSocket> {
-        match std::mem::replace(&mut self.state, State::Closed) {
+        match std::mem::replace(&mut self.state, State::Closed(CONSUMED)) {
             State::Default(socket) => Ok(socket),
             other => {
                 self.state = other;
@@ -214,19 +237,15 @@ impl TcpSocket {
     pub(crate) fn is_bound(&self) -> bool {
         match &self.state {
             State::Default(s) => s.local_addr().is_ok_and(|a| a.port() != 0),
-            State::Connecting(..) | State::Closed => false,
+            State::Connecting(..) | State::Closed(_) => false,
             State::Connected(_) | State::Listening(_) => true,
         }
     }
 
     /// `start-bind`. `allowed` is the host policy's verdict on `addr`;
-    /// `reuse_port` sets `SO_REUSEPORT` (see [`crate::Policy::reuse_port`]).
-    pub(crate) fn start_bind(
-        &mut self,
-        addr: SocketAddr,
-        allowed: bool,
-        reuse_port: bool,
-    ) -> Result<()> {
+    /// `bind` says whether to bind this socket or take the embedder's
+    /// listening one.
+    pub(crate) fn start_bind(&mut self, addr: SocketAddr, allowed: bool, bind: Bind) -> Result<()> {
         self.check_no_pending()?;
         let State::Default(socket) = &self.state else {
             return Err(ErrorCode::InvalidState);
@@ -238,6 +257,19 @@ impl TcpSocket {
         if !allowed {
             return Err(ErrorCode::AccessDenied);
         }
+        let reuse_port = match bind {
+            Bind::Fresh { reuse_port } => reuse_port,
+            Bind::Listening(listener) => {
+                // The socket the guest created is closed; it gets the
+                // embedder's, already bound and listening.
+                listener.set_nonblocking(true)?;
+                let fd = std::os::fd::OwnedFd::from(listener);
+                let socket = tokio::net::TcpSocket::from_std_stream(fd.into());
+                self.state = State::Default(socket);
+                self.pending = Some(Pending::Bind);
+                return Ok(());
+            }
+        };
         // Like std and wasmtime-wasi: let a restarted server reuse a port
         // whose old connections linger in TIME_WAIT.
         socket.set_reuseaddr(true).map_err(ErrorCode::from)?;
@@ -262,11 +294,19 @@ impl TcpSocket {
         if addr.ip().is_unspecified() || addr.port() == 0 {
             return Err(ErrorCode::InvalidArgument);
         }
-        if !allowed {
-            return Err(ErrorCode::AccessDenied);
-        }
         let socket = self.take_default()?;
-        self.state = State::Connecting(Box::pin(socket.connect(addr)), addr);
+        // Refused by the policy: as in wasmtime-wasi, whose check runs in
+        // the connection attempt, `start-connect` succeeds and
+        // `finish-connect` reports `access-denied`; the socket is used up.
+        let attempt: ConnectFuture = if allowed {
+            Box::pin(socket.connect(addr))
+        } else {
+            drop(socket);
+            Box::pin(std::future::ready(Err(
+                io::ErrorKind::PermissionDenied.into()
+            )))
+        };
+        self.state = State::Connecting(attempt, addr);
         self.pending = Some(Pending::Connect);
         Ok(())
     }
@@ -299,16 +339,26 @@ impl TcpSocket {
         self.pending = None;
         // Whatever the outcome, the attempt is over: its future completed
         // and must not be polled again.
-        let State::Connecting(_, peer) = std::mem::replace(&mut self.state, State::Closed) else {
+        let State::Connecting(_, peer) =
+            std::mem::replace(&mut self.state, State::Closed(CONSUMED))
+        else {
             return Err(ErrorCode::InvalidState);
         };
         let Some(result) = self.connect_result.take() else {
             return Err(ErrorCode::InvalidState);
         };
+        let stream = match result {
+            Ok(stream) => stream,
+            Err(e) => {
+                let code = ErrorCode::from(e);
+                self.state = State::Closed(code);
+                return Err(code);
+            }
+        };
         // The peer is the address connected to: asking the kernel
         // (`getpeername`) fails once the peer has reset the connection,
         // which must not fail `finish-connect` (the streams report it).
-        let mut conn = Connection::new(result?, peer, self.drains.clone());
+        let mut conn = Connection::new(stream, peer, self.drains.clone());
         let streams = take_streams(&mut conn)?;
         self.state = State::Connected(conn);
         Ok(streams)
@@ -321,10 +371,11 @@ impl TcpSocket {
         if !matches!(self.state, State::Default(_)) || !self.is_bound() {
             return Err(ErrorCode::InvalidState);
         }
+        // Refused or failed, the socket is used up (as wasmtime-wasi's).
+        let socket = self.take_default()?;
         if !allowed {
             return Err(ErrorCode::AccessDenied);
         }
-        let socket = self.take_default()?;
         match socket.listen(self.backlog) {
             Ok(listener) => {
                 self.state = State::Listening(Listener {
@@ -351,8 +402,10 @@ impl TcpSocket {
         Poll::Ready(())
     }
 
-    /// `accept`: the next connection and its streams, or `would-block`.
-    pub(crate) fn accept(&mut self) -> Result<(TcpSocket, DynInputStream, DynOutputStream)> {
+    /// `accept`, first half: the next connection waiting, or `would-block`.
+    /// The caller asks the policy about its peer, then [`TcpSocket::adopt`]s
+    /// it (or [`refuse`]s it).
+    pub(crate) fn next_connection(&mut self) -> Result<(tokio::net::TcpStream, SocketAddr)> {
         if !matches!(self.state, State::Listening(_)) {
             return Err(ErrorCode::InvalidState);
         }
@@ -368,7 +421,16 @@ impl TcpSocket {
         let Some(accepted) = l.ready.take() else {
             return Err(ErrorCode::WouldBlock);
         };
-        let (stream, peer) = accepted.map_err(accept_error)?;
+        accepted.map_err(accept_error)
+    }
+
+    /// `accept`, second half: a socket for a connection this listener
+    /// accepted, and its streams.
+    pub(crate) fn adopt(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+    ) -> Result<(TcpSocket, DynInputStream, DynOutputStream)> {
         let mut conn = Connection::new(stream, peer, self.drains.clone());
         let (input, output) = take_streams(&mut conn)?;
         let socket = Self::with_state(State::Connected(conn), self.family, self.drains.clone());
@@ -377,14 +439,13 @@ impl TcpSocket {
 
     /// `local-address`.
     pub(crate) fn local_address(&self) -> Result<SocketAddr> {
-        if !self.is_bound() {
-            return Err(ErrorCode::InvalidState);
-        }
         Ok(match &self.state {
+            State::Default(_) if !self.is_bound() => return Err(ErrorCode::InvalidState),
             State::Default(s) => s.local_addr()?,
             State::Connected(c) => c.stream.local_addr()?,
             State::Listening(l) => l.listener.local_addr()?,
-            State::Connecting(..) | State::Closed => return Err(ErrorCode::InvalidState),
+            State::Connecting(..) => return Err(ErrorCode::InvalidState),
+            State::Closed(code) => return Err(*code),
         })
     }
 
@@ -397,18 +458,11 @@ impl TcpSocket {
         }
     }
 
-    /// Resets a connection (`SO_LINGER` 0, then close): for one the policy
-    /// refused at `accept`.
-    pub(crate) fn reset(self) {
-        if let State::Connected(c) = &self.state {
-            let _ = sockopt::set_socket_linger(&*c.stream, Some(std::time::Duration::ZERO));
-        }
-    }
-
     /// `remote-address`.
     pub(crate) fn remote_address(&self) -> Result<SocketAddr> {
         match &self.state {
             State::Connected(c) => Ok(c.peer),
+            State::Closed(code) => Err(*code),
             _ => Err(ErrorCode::InvalidState),
         }
     }
@@ -433,6 +487,7 @@ impl TcpSocket {
                 rustix::net::listen(&l.listener, value as i32)
                     .map_err(|_| ErrorCode::NotSupported)?;
             }
+            State::Closed(code) => return Err(*code),
             _ => return Err(ErrorCode::InvalidState),
         }
         self.backlog = value;
@@ -462,7 +517,8 @@ impl TcpSocket {
             State::Default(s) => Ok(s.as_fd()),
             State::Connected(c) => Ok(c.stream.as_fd()),
             State::Listening(l) => Ok(l.listener.as_fd()),
-            State::Connecting(..) | State::Closed => Err(ErrorCode::InvalidState),
+            State::Connecting(..) => Err(ErrorCode::InvalidState),
+            State::Closed(code) => Err(*code),
         }
     }
 
@@ -478,6 +534,12 @@ impl TcpSocket {
         })
         .await
     }
+}
+
+/// Resets a connection the policy refused at `accept` (`SO_LINGER` 0,
+/// then close), before the guest ever sees it, as wasmtime-wasi does.
+pub(crate) fn refuse(stream: tokio::net::TcpStream) {
+    let _ = sockopt::set_socket_linger(&stream, Some(std::time::Duration::ZERO));
 }
 
 /// Linux's `accept(2)` passes errors of the pending connection through

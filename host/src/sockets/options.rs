@@ -81,8 +81,10 @@ impl TcpSocket {
     }
 
     pub(crate) fn set_hop_limit(&self, value: u8) -> Result<()> {
-        let value = nonzero(value)?;
+        // The socket's state is checked before the value, as in
+        // wasmtime-wasi (the keep-alive setters check the value first).
         let fd = self.fd()?;
+        let value = nonzero(value)?;
         match self.family() {
             IpAddressFamily::Ipv4 => sockopt::set_ip_ttl(fd, value.into())?,
             IpAddressFamily::Ipv6 => sockopt::set_ipv6_unicast_hops(fd, Some(value))?,
@@ -97,8 +99,11 @@ impl TcpSocket {
     }
 
     pub(crate) fn set_receive_buffer_size(&self, value: u64) -> Result<()> {
-        let value = buffer_size_to_set(value)?;
-        buffer_hint(sockopt::set_socket_recv_buffer_size(self.fd()?, value))
+        let fd = self.fd()?;
+        buffer_hint(sockopt::set_socket_recv_buffer_size(
+            fd,
+            buffer_size_to_set(value)?,
+        ))
     }
 
     pub(crate) fn send_buffer_size(&self) -> Result<u64> {
@@ -108,8 +113,11 @@ impl TcpSocket {
     }
 
     pub(crate) fn set_send_buffer_size(&self, value: u64) -> Result<()> {
-        let value = buffer_size_to_set(value)?;
-        buffer_hint(sockopt::set_socket_send_buffer_size(self.fd()?, value))
+        let fd = self.fd()?;
+        buffer_hint(sockopt::set_socket_send_buffer_size(
+            fd,
+            buffer_size_to_set(value)?,
+        ))
     }
 }
 

@@ -8,12 +8,14 @@
 //! - Bytes the socket does not take at once are kept in a [`Writer`] and go
 //!   out in the background (a [`drain`] task), whether or not the guest
 //!   polls, flushes or blocks elsewhere.
-//! - Dropping the stream, or `shutdown(send)`, sends what is still pending,
-//!   then the `FIN`. This needs no more of the guest: the drop returns at
-//!   once, and the drain goes on after it (even after the store is gone).
-//!   A peer that takes no byte for [`LINGER`] after the guest let go gets
-//!   the connection reset (not a `FIN`, so the loss is not mistaken for a
-//!   complete stream).
+//! - `shutdown(send)`, or dropping the socket, sends what is still pending,
+//!   then the `FIN` (dropping only the output stream sends no `FIN`, as in
+//!   wasmtime-wasi, whose socket keeps its own handle on the writing half).
+//!   This needs no more of the guest: the drop returns at once, and the
+//!   drain goes on after it (even after the store is gone). Once the guest
+//!   let go of the connection, a peer that stalls the bytes for [`LINGER`]
+//!   gets the connection reset (not a `FIN`, so the loss is not mistaken
+//!   for a complete stream).
 //!
 //! The [`Writer`] is shared with the socket resource: the capability flushes
 //! it before sending file bytes, so the peer sees the guest's writes and
@@ -31,9 +33,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 /// bytes a guest can have waiting in the host per connection.
 const BUDGET: usize = 64 * 1024;
 
-/// How long bytes the guest let go of (dropped stream, `shutdown(send)`, or
-/// store gone) may wait without the peer taking any of them before the
-/// connection is reset.
+/// How long bytes the guest let go of (its socket or store gone) may wait
+/// without the peer taking any of them before the connection is reset;
+/// twice this is the most they may take in all.
 pub(crate) const LINGER: Duration = Duration::from_secs(30);
 
 /// Locks a mutex of this module. No code panics while holding one, but if
@@ -163,6 +165,9 @@ pub(crate) struct Writer {
     end: Option<WriteEnd>,
     /// A [`drain`] task is pushing `pending` out.
     draining: bool,
+    /// When the guest let go of the whole connection (its socket resource
+    /// dropped, or its store): from then on, a drain is bounded in time.
+    orphaned: Option<tokio::time::Instant>,
     drains: Arc<PendingWrites>,
 }
 
@@ -174,6 +179,7 @@ impl Writer {
             closing: false,
             end: None,
             draining: false,
+            orphaned: None,
             drains,
         }
     }
@@ -240,8 +246,7 @@ impl Writer {
                 }
                 w.stream.clone()
             };
-            // An error here resurfaces from the next `try_write`.
-            let _ = stream.writable().await;
+            writable(writer, &stream).await?;
         }
     }
 
@@ -250,7 +255,7 @@ impl Writer {
     pub(crate) async fn wait_writable(writer: &Mutex<Writer>) {
         if Writer::flush(writer).await.is_ok() {
             let stream = lock(writer).stream.clone();
-            let _ = stream.writable().await;
+            let _ = writable(writer, &stream).await;
         }
     }
 
@@ -264,10 +269,20 @@ impl Writer {
         w.closing = true;
         let _ = w.try_flush();
         if w.has_pending() {
-            start_drain(writer, &mut w);
+            start_drain(writer, w);
         } else {
             w.close_write();
         }
+    }
+
+    /// The guest let go of the connection (its socket resource is gone):
+    /// pending bytes still go out, then the `FIN`, but a peer that stalls
+    /// them now has a bounded time (see [`drain`]).
+    pub(crate) fn orphan(writer: &Arc<Mutex<Writer>>) {
+        lock(writer)
+            .orphaned
+            .get_or_insert_with(tokio::time::Instant::now);
+        Writer::shutdown(writer);
     }
 
     fn close_write(&mut self) {
@@ -277,26 +292,46 @@ impl Writer {
         }
     }
 
-    /// Gives up on the pending bytes: the peer took none for [`LINGER`]
-    /// after the guest let go, or the runtime stopped the drain. The
-    /// connection is reset when its descriptor
-    /// closes (`SO_LINGER` 0), so the peer cannot mistake what it got for
-    /// the whole stream.
+    /// Gives up on the pending bytes: the peer stalled them after the
+    /// guest let go of the connection, or the runtime stopped the drain.
+    /// The connection is reset when its descriptor closes (`SO_LINGER` 0),
+    /// so the peer cannot mistake what it got for the whole stream.
     fn abandon(&mut self) {
         self.pending.clear();
         self.end = Some(WriteEnd::Failed(libc::ETIMEDOUT));
         let _ = rustix::net::sockopt::set_socket_linger(&*self.stream, Some(Duration::ZERO));
-        let _ = rustix::net::shutdown(&*self.stream, rustix::net::Shutdown::Read);
+    }
+
+    /// Writing failed for good (`e`), outside any write call.
+    fn fail(&mut self, e: &io::Error) -> WriteEnd {
+        let end = WriteEnd::Failed(e.raw_os_error().unwrap_or(libc::EIO));
+        self.pending.clear();
+        self.end = Some(end);
+        end
     }
 }
 
-/// Starts a [`drain`] for `w`'s pending bytes unless one runs already.
-fn start_drain(writer: &Arc<Mutex<Writer>>, w: &mut Writer) {
+/// Waits until `stream` is writable. The wait itself failing (the runtime's
+/// I/O driver gone) ends writing, rather than letting callers spin on a
+/// readiness that will never come.
+async fn writable(writer: &Mutex<Writer>, stream: &tokio::net::TcpStream) -> Result<(), WriteEnd> {
+    match stream.writable().await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(lock(writer).fail(&e)),
+    }
+}
+
+/// Starts a [`drain`] for the pending bytes unless one runs already. Takes
+/// the lock guard and releases it before spawning: a runtime that is
+/// shutting down drops the new task at once, on this thread, and the task's
+/// guard then takes the lock itself.
+fn start_drain(writer: &Arc<Mutex<Writer>>, mut w: MutexGuard<'_, Writer>) {
     if w.draining || !w.has_pending() || w.end.is_some() {
         return;
     }
     w.draining = true;
     let guard = DrainGuard::new(w.drains.clone(), writer.clone());
+    drop(w);
     let writer = writer.clone();
     // Detached: the task owns what it needs and ends by itself (see `drain`).
     // A drop outside any runtime (a store dropped by synchronous code) uses
@@ -308,12 +343,13 @@ fn start_drain(writer: &Arc<Mutex<Writer>>, w: &mut Writer) {
 
 /// Pushes a writer's pending bytes out as the socket takes them, then sends
 /// the `FIN` if shutdown was asked for meanwhile. Ends when nothing is
-/// pending, when writing fails, or when the peer took nothing for [`LINGER`]
-/// after the guest let go (checked each time the wait runs out, so at most
-/// twice `LINGER` after the guest let go of a stalled connection).
+/// pending or writing fails; and, once the guest let go of the connection
+/// (see [`Writer::orphan`]), when the peer took nothing for [`LINGER`] or
+/// after twice `LINGER` in all. While the guest holds the socket, the
+/// drain waits for the peer as long as the guest does (as wasmtime-wasi's).
 async fn drain(writer: Arc<Mutex<Writer>>, mut guard: DrainGuard) {
     loop {
-        let stream = {
+        let (stream, orphaned) = {
             let mut w = lock(&writer);
             let flushed = w.try_flush();
             if flushed.is_err() || !w.has_pending() {
@@ -324,14 +360,23 @@ async fn drain(writer: Arc<Mutex<Writer>>, mut guard: DrainGuard) {
                 guard.unfinished = None;
                 return;
             }
-            w.stream.clone()
+            (w.stream.clone(), w.orphaned)
         };
-        let stalled = tokio::time::timeout(LINGER, stream.writable())
-            .await
-            .is_err();
-        if stalled && lock(&writer).closing {
-            // The guard resets the connection.
-            return;
+        if orphaned.is_some_and(|t| t.elapsed() >= LINGER * 2) {
+            return; // The guard resets the connection.
+        }
+        match tokio::time::timeout(LINGER, stream.writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let mut w = lock(&writer);
+                w.fail(&e);
+                w.draining = false;
+                guard.unfinished = None;
+                return;
+            }
+            // Stalled: the guard resets the connection if the guest let go.
+            Err(_) if lock(&writer).orphaned.is_some() => return,
+            Err(_) => {}
         }
     }
 }
@@ -363,7 +408,7 @@ impl OutputStream for TcpWriter {
         }
         w.pending.push_back(bytes);
         w.try_flush()?;
-        start_drain(&self.writer, &mut w);
+        start_drain(&self.writer, w);
         Ok(())
     }
 
@@ -386,11 +431,5 @@ impl OutputStream for TcpWriter {
 impl Pollable for TcpWriter {
     async fn ready(&mut self) {
         Writer::wait_writable(&self.writer).await
-    }
-}
-
-impl Drop for TcpWriter {
-    fn drop(&mut self) {
-        Writer::shutdown(&self.writer);
     }
 }
