@@ -20,7 +20,7 @@ pub enum Kind {
     Sendfile,
     /// `wasm-sendfile serve --body copy`: the plain WASI read/write path.
     Copy,
-    /// `wasm-sendfile serve --body splice`: WASI `blocking-splice`.
+    /// `wasm-sendfile serve --body splice`: WASI `splice` (non-blocking).
     Splice,
     /// nginx, one worker process, `sendfile on`.
     Nginx,
@@ -42,7 +42,7 @@ impl Kind {
             Kind::Native => "native sendfile(2) server",
             Kind::Sendfile => "guest, sendfile capability",
             Kind::Copy => "guest, WASI read + write (copy)",
-            Kind::Splice => "guest, WASI blocking-splice",
+            Kind::Splice => "guest, WASI splice",
             Kind::Nginx => "nginx, 1 worker, sendfile on",
         }
     }
