@@ -79,3 +79,41 @@ fn across_filesystems_the_copy_falls_back_and_is_counted() {
     assert_eq!(out.metrics.fallback_bytes, 299_995);
     assert_eq!(out.metrics.zero_copy_bytes, 0);
 }
+
+/// Issue 10, finding 11: a file copied into itself at its own end, to EOF,
+/// grew until the disk was full (inside an uncancellable task). Copies of a
+/// file into itself whose ranges overlap are `invalid`, as
+/// `copy_file_range(2)` has it; disjoint ones are done.
+#[test]
+fn a_file_copied_into_itself_is_refused_where_the_ranges_overlap() {
+    let dir = workdir();
+    let data = pattern(10_000);
+    put(dir.path(), "src", &data);
+    let onto_itself = |args: &[&str]| copy(dir.path(), true, args);
+    for args in [
+        &["to-file=/data/src", "at=10000"][..],
+        &["to-file=/data/src", "at=0", "offset=5000"],
+        &["to-file=/data/src", "at=100", "count=200"],
+        &[
+            "to-file=/data/src",
+            "at=399",
+            "offset=200",
+            "count=200",
+            "header=H",
+        ],
+    ] {
+        let out = onto_itself(args);
+        assert_eq!(
+            out.line("err"),
+            "err code=invalid total=0 file=0",
+            "{args:?}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.path().join("src")).unwrap(), data);
+    // Disjoint ranges of one file copy as any other.
+    let out = onto_itself(&["to-file=/data/src", "at=5000", "count=100"]);
+    assert_eq!(out.line("ok"), "ok total=100 file=100 complete=true");
+    let mut want = data.clone();
+    want[5000..5100].copy_from_slice(&data[..100]);
+    assert_eq!(std::fs::read(dir.path().join("src")).unwrap(), want);
+}

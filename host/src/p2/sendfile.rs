@@ -208,6 +208,10 @@ impl SendfileCtxView<'_> {
         if bytes > policy.max_header_trailer_bytes {
             return Err(ErrorCode::AccessDenied);
         }
+        if let Destination::File(target, at) = &destination {
+            let written = bytes as u64;
+            overlapping_copy(&source, target, offset, *at, count, written)?;
+        }
         let req = Request {
             source,
             size,
@@ -251,6 +255,40 @@ impl SendfileCtxView<'_> {
                 file: progress.file,
             }),
         }
+    }
+}
+
+/// A file target that is the source file itself, written where the range
+/// is read: `invalid`, as `copy_file_range(2)` refuses overlapping ranges of
+/// one file (`EINVAL`). A to-EOF copy into its own file always overlaps: it
+/// would chase its own end until the disk filled. `written` counts the
+/// headers and trailers, written at the target too.
+fn overlapping_copy(
+    source: &File,
+    target: &File,
+    offset: u64,
+    at: u64,
+    count: Count,
+    written: u64,
+) -> Result<(), ErrorCode> {
+    let same = crate::sys::file::same_file(source.as_fd(), target.as_fd())
+        .map_err(transfer::errors::code)?;
+    if !same {
+        return Ok(());
+    }
+    let overlaps = match count {
+        Count::ToEof => true,
+        Count::AtMost(0) => false,
+        Count::AtMost(n) => {
+            let read_end = offset.saturating_add(n);
+            let write_end = at.saturating_add(n).saturating_add(written);
+            offset < write_end && at < read_end
+        }
+    };
+    if overlaps {
+        Err(ErrorCode::Invalid)
+    } else {
+        Ok(())
     }
 }
 

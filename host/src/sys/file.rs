@@ -28,6 +28,12 @@ pub(crate) fn info(fd: BorrowedFd<'_>) -> Result<FileInfo, Errno> {
     })
 }
 
+/// Whether two descriptors name the same file (device and inode).
+pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, Errno> {
+    let (a, b) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
+    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+}
+
 /// `copy_file_range(in, &off_in, out, &off_out, len, 0)`: both offsets are
 /// explicit and advanced by the bytes copied; neither file's position moves.
 /// Returns 0 at the end of the input.
