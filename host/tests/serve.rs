@@ -2,13 +2,13 @@
 //! directory to real clients (curl, Python's http.client, raw sockets).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Server, TIMEOUT};
+use common::{Server, TIMEOUT, raw};
 
 /// Runs curl with `args`; returns its stdout.
 fn curl(args: &[&str]) -> Vec<u8> {
@@ -265,17 +265,6 @@ fn a_stalled_client_does_not_hold_up_the_others() {
     let mut buf = vec![0u8; 1 << 20];
     let got = stalled.read(&mut buf).unwrap_or(0);
     assert!(got > 0 && got < 5_000_000);
-}
-
-/// Sends `request` raw and returns the whole response (the server closes
-/// after these errors).
-fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
-    conn.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = conn.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! root (issue 10): each runs next to a well-behaved client, which must go
 //! on getting its 200s; the process must stay up and stop on a signal.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Server, TIMEOUT};
+use common::{Server, raw};
 
 /// A site with a page, a directory with an index, dotfiles and a secret.
 fn site(base: &Path) -> tempfile::TempDir {
@@ -27,21 +27,10 @@ fn site(base: &Path) -> tempfile::TempDir {
     dir
 }
 
-/// Sends `request` on a new connection and reads until the server closes
-/// it (or [`TIMEOUT`]).
-fn exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
-    conn.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = conn.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// One `GET path` with `Connection: close`: status line and body.
 fn get(addr: SocketAddr, path: &str, extra: &str) -> (String, String) {
     let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
-    let resp = exchange(addr, req.as_bytes());
+    let resp = raw(addr, req.as_bytes());
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
     (
         head.lines().next().unwrap_or("").to_string(),
@@ -121,7 +110,7 @@ fn a_file_from_the_far_future_is_served() {
         .unwrap();
     let s = Server::start(dir.path(), &["--workers", "2", "--quiet"]);
     for _ in 0..3 {
-        let resp = exchange(
+        let resp = raw(
             s.addr,
             b"GET /future.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );
@@ -151,7 +140,7 @@ fn request_bodies_never_become_requests() {
          GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         smuggled.len()
     );
-    let resp = exchange(s.addr, cl.as_bytes());
+    let resp = raw(s.addr, cl.as_bytes());
     assert_eq!(resp.matches("HTTP/1.1 200 OK").count(), 2, "{resp}");
     assert!(!resp.contains("SECRET"), "{resp}");
     // CL.TE, TE.CL, TE alone (chunked), TE.TE and CL.CL: one error, closed.
@@ -167,7 +156,7 @@ fn request_bodies_never_become_requests() {
     ];
     for (headers, status) in cases {
         let req = format!("GET /hello.txt HTTP/1.1\r\nHost: x\r\n{headers}\r\n0\r\n\r\n{smuggled}");
-        let resp = exchange(s.addr, req.as_bytes());
+        let resp = raw(s.addr, req.as_bytes());
         assert!(
             resp.starts_with(&format!("HTTP/1.1 {status} ")),
             "{headers}: {resp}"
@@ -177,7 +166,7 @@ fn request_bodies_never_become_requests() {
     }
     // A body over the limit: 413, closed.
     let big = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n";
-    assert!(exchange(s.addr, big.as_bytes()).starts_with("HTTP/1.1 413 "));
+    assert!(raw(s.addr, big.as_bytes()).starts_with("HTTP/1.1 413 "));
     still_serves(s.addr);
     let log = s.log_lines();
     assert!(!log.iter().any(|l| l.contains("secret")), "{log:?}");
@@ -211,7 +200,7 @@ fn safe_defaults_and_http_1_1_details() {
         ("HTTP/1.1 200 OK".into(), "hello\n".into())
     );
     // A directory without its slash: 301 to it, keeping the query.
-    let resp = exchange(
+    let resp = raw(
         s.addr,
         b"GET /docs?a=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
@@ -235,12 +224,12 @@ fn safe_defaults_and_http_1_1_details() {
         "HTTP/1.1 412 Precondition Failed"
     );
     // Host is required in HTTP/1.1; HTTP/2.0 in a request line is 505.
-    let resp = exchange(
+    let resp = raw(
         s.addr,
         b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n",
     );
     assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
-    let resp = exchange(s.addr, b"GET /hello.txt HTTP/2.0\r\nHost: x\r\n\r\n");
+    let resp = raw(s.addr, b"GET /hello.txt HTTP/2.0\r\nHost: x\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 505 "), "{resp}");
     still_serves(s.addr);
     // With --dotfiles allow, dotfiles are files like any other.
@@ -316,7 +305,7 @@ fn slowloris_gets_its_slots_taken_back() {
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     // All four slots are taken now.
-    let full = exchange(addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let full = raw(addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(full.starts_with("HTTP/1.1 503 "), "{full}");
     // Past the header timeout (and the once-a-second sweep), they are gone.
     std::thread::sleep(Duration::from_millis(3500));
