@@ -42,10 +42,10 @@ impl<T: WasiView + SendfileView> Host for StoreView<'_, T> {
     }
 }
 
-/// Errors convert as in `tcp` (through `network`'s host trait).
+/// Errors convert exactly as in `tcp`: by its host's `network` impl.
 impl<T: WasiView + SendfileView> network::Host for StoreView<'_, T> {
     fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
-        error.downcast()
+        self.0.sendfile().convert_error_code(error)
     }
 
     fn network_error_code(
