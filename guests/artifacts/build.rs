@@ -13,8 +13,8 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let guests_dir = manifest_dir.parent().unwrap().to_path_buf();
     let root = guests_dir.parent().unwrap().to_path_buf();
-    for dir in [&guests_dir, &root.join("guest-sdk"), &root.join("wit")] {
-        println!("cargo:rerun-if-changed={}", dir.display());
+    for path in watched(&guests_dir, &root) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 
     ensure_target();
@@ -65,6 +65,28 @@ fn main() {
     ));
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("guests.rs");
     fs::write(dest, consts).unwrap();
+}
+
+/// What the guests are built from: their manifests, lock file and sources,
+/// the SDK's, and the WIT. Not `guests/` as a whole, which holds the
+/// `target/` of the guests' own unit tests: watching it made every test run
+/// rebuild and relink the host.
+fn watched(guests_dir: &Path, root: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![
+        guests_dir.join("Cargo.toml"),
+        guests_dir.join("Cargo.lock"),
+        root.join("guest-sdk/Cargo.toml"),
+        root.join("guest-sdk/src"),
+        root.join("wit"),
+    ];
+    for entry in fs::read_dir(guests_dir).unwrap().filter_map(|e| e.ok()) {
+        let dir = entry.path();
+        if dir.join("Cargo.toml").exists() && dir.file_name().is_some_and(|n| n != "target") {
+            paths.push(dir.join("Cargo.toml"));
+            paths.push(dir.join("src"));
+        }
+    }
+    paths
 }
 
 /// Every directory of `guests/` holding a program (`src/main.rs`).

@@ -46,19 +46,38 @@ socket.socket = _ReuseAddrSocket
 exec(compile(open(sys.argv[1]).read(), sys.argv[1], "exec"))
 "#;
 
-fn seed_text() -> String {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seeds/000_df12fecc2b5768b7.txt");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the seed {} is needed: {e}", path.display()))
+/// Where the seed lives: in the workspace's `shared/seeds/`, beside the
+/// clone (it is not part of the repository).
+fn seed_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seeds/000_df12fecc2b5768b7.txt")
+}
+
+/// The seed's text, or `None` (with one line saying what is missing) when
+/// the clone has no `../shared` beside it. CI sets
+/// `WASM_SENDFILE_REQUIRE_SEEDS=1`, where a missing seed is a failure.
+fn seed_text() -> Option<String> {
+    let path = seed_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if std::env::var_os("WASM_SENDFILE_REQUIRE_SEEDS").is_some() => {
+            panic!("the seed {} is needed: {e}", path.display())
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: this test runs the seed's Python programs, read from {} ({e}); \
+                 put the workspace's `shared/` directory beside the clone to run it",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 /// The program after `heading` in the seed, up to its "Output:" section.
 /// The seed was saved from a web page that renders some spaces as
 /// non-breaking ones (U+00A0), which Python rejects: they become spaces
 /// again, restoring the program as written.
-fn program(heading: &str) -> String {
-    let text = seed_text();
+fn program(text: &str, heading: &str) -> String {
     let start = text.find(heading).expect("program heading") + heading.len();
     let len = text[start..].find("\nOutput:").expect("program end");
     text[start..start + len].replace('\u{a0}', " ")
@@ -102,7 +121,8 @@ fn py_repr(s: &str) -> String {
 fn seed_client_against_our_song_server() {
     let _port = SEED_PORT.lock().unwrap_or_else(|e| e.into_inner());
     let (dir, _, baa) = songs();
-    let client = program("Example Client Program:\n")
+    let Some(seed) = seed_text() else { return };
+    let client = program(&seed, "Example Client Program:\n")
         .replace("/PythonProgs/BaaBaa.txt", baa.to_str().unwrap());
     wait_bindable(PORT);
     let server = {
@@ -152,7 +172,8 @@ fn seed_client_against_our_song_server() {
 fn our_song_client_against_the_seed_server() {
     let _port = SEED_PORT.lock().unwrap_or_else(|e| e.into_inner());
     let (dir, wheels, _) = songs();
-    let server_src = program("Example - Server Program:\n")
+    let Some(seed) = seed_text() else { return };
+    let server_src = program(&seed, "Example - Server Program:\n")
         .replace("/PythonProgs/Wheels.txt", wheels.to_str().unwrap())
         .replacen("while(True):", "for _ in range(1):", 1);
     wait_bindable(PORT);
