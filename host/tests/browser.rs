@@ -99,11 +99,53 @@ fn headless_chromium_renders_the_page_and_streams_the_video_by_ranges() {
 
     let lines = server.log_lines();
     assert!(
-        lines.iter().any(|l| l.contains("\"GET /pic.png\" 200")),
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /pic.png HTTP/1.1\" 200")),
         "{lines:?}"
     );
     assert!(
-        lines.iter().any(|l| l.contains("\"GET /clip.webm\" 206")),
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /clip.webm HTTP/1.1\" 206")),
         "the video was not fetched by ranges: {lines:?}"
+    );
+}
+
+/// A directory named without its trailing slash (`/docs`) is redirected to
+/// `/docs/`, so the page's relative links resolve inside it: Chromium must
+/// decode the image next to the index (issue 10, finding 10).
+#[test]
+fn headless_chromium_follows_the_directory_redirect() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("docs")).unwrap();
+    let page = PAGE.replace(
+        "<video id=\"clip\" src=\"clip.webm\" preload=\"auto\" muted></video>",
+        "",
+    );
+    std::fs::write(site.path().join("docs/index.html"), page).unwrap();
+    write_png(&site.path().join("docs/pic.png"));
+
+    let server = Server::start(site.path(), &[]);
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(&["--dump-dom", &server.url("/docs")], profile.path());
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom_text.contains("naturalWidth=64 naturalHeight=48"),
+        "image not decoded: {dom_text}\n{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let lines = server.log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /docs HTTP/1.1\" 301")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /docs/pic.png HTTP/1.1\" 200")),
+        "{lines:?}"
     );
 }

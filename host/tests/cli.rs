@@ -110,7 +110,7 @@ fn serve_workers_share_one_port_and_report_stats_on_sigint() {
         .unwrap();
     let url = first
         .trim()
-        .strip_prefix("serving /srv on http://")
+        .strip_prefix(&format!("serving {} on http://", dir.path().display()))
         .unwrap();
     let addr: std::net::SocketAddr = url.parse().unwrap();
     assert_ne!(addr.port(), 0);

@@ -74,7 +74,8 @@ fn curl_get_head_types_and_bodies() {
     assert!(big == std::fs::read(dir.path().join("big.bin")).unwrap());
     let log = s.log_lines();
     assert!(
-        log.iter().any(|l| l.contains("\"GET /big.bin\" 200 5000")),
+        log.iter()
+            .any(|l| l.contains("\"GET /big.bin HTTP/1.1\" 200 5000000 ")),
         "{log:?}"
     );
 }
@@ -186,13 +187,17 @@ fn python_http_client_keeps_the_connection() {
     let script = format!(
         "import http.client\n\
          c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=30)\n\
+         ports = set()\n\
          for path in ['/docs/a.txt', '/', '/docs/a.txt']:\n\
          \x20   c.request('GET', path)\n\
          \x20   r = c.getresponse()\n\
+         \x20   ports.add(c.sock.getsockname()[1])\n\
          \x20   print(r.status, r.getheader('Content-Length'), r.read().decode().strip())\n\
          c.request('GET', '/big.bin', headers={{'Range': 'bytes=1000-1009'}})\n\
          r = c.getresponse()\n\
-         print(r.status, list(r.read()))\n",
+         ports.add(c.sock.getsockname()[1])\n\
+         print(r.status, list(r.read()))\n\
+         print('connections', len(ports))\n",
         port = s.addr.port()
     );
     let out = python(&script);
@@ -200,15 +205,11 @@ fn python_http_client_keeps_the_connection() {
     assert_eq!(
         out,
         format!(
-            "200 20 0123456789abcdefghij\n200 14 <h1>home</h1>\n200 20 0123456789abcdefghij\n206 {want:?}\n"
+            "200 20 0123456789abcdefghij\n200 14 <h1>home</h1>\n200 20 0123456789abcdefghij\n206 {want:?}\n\
+             connections 1\n"
         )
     );
-    let log = s.log_lines();
-    let peers: std::collections::HashSet<_> = log
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().to_string())
-        .collect();
-    assert_eq!((log.len(), peers.len()), (4, 1), "one connection: {log:?}");
+    assert_eq!(s.log_lines().len(), 4);
 }
 
 #[test]
@@ -288,45 +289,20 @@ fn malformed_oversized_and_overlong_requests_get_small_errors() {
 }
 
 #[test]
-fn idle_connections_are_closed_and_the_limit_gives_503() {
+fn idle_connections_are_closed_at_the_keepalive_timeout() {
     let dir = site();
-    let s = Server::start(
-        dir.path(),
-        // One worker: the connection limit is per worker.
-        &[
-            "--idle-timeout",
-            "2",
-            "--max-connections",
-            "2",
-            "--workers",
-            "1",
-        ],
-    );
-    let addr = s.addr;
-    let idle1 = TcpStream::connect(addr).unwrap();
-    let _idle2 = TcpStream::connect(addr).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let full = raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(
-        full.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
-        "{full}"
-    );
-    // Idle connections are closed after the timeout (EOF, no response)...
-    idle1
-        .set_read_timeout(Some(Duration::from_secs(10)))
+    let s = Server::start(dir.path(), &["--keepalive-timeout", "2"]);
+    let idle = TcpStream::connect(s.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 16];
-    assert_eq!((&idle1).read(&mut buf).unwrap(), 0);
-    assert!(started.elapsed() < Duration::from_secs(5));
-    // ...which frees room for new clients.
-    let ok = raw(
-        addr,
-        b"GET /docs/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    // Closed after the timeout: EOF, no response.
+    assert_eq!((&idle).read(&mut buf).unwrap(), 0);
+    let took = started.elapsed();
     assert!(
-        ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.ends_with("abcdefghij"),
-        "{ok}"
+        took > Duration::from_millis(1500) && took < Duration::from_secs(5),
+        "{took:?}"
     );
 }
 

@@ -54,19 +54,8 @@ fn still_serves(addr: SocketAddr) {
 
 /// Sends SIGINT and waits (bounded) for the server to end.
 fn stops_on_sigint(mut s: Server) {
-    let start = Instant::now();
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(s.pid() as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let status = loop {
-        if let Some(status) = s.try_wait() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "still running");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    s.interrupt();
+    let status = s.wait_end(Duration::from_secs(5));
     assert!(status.success(), "{status:?}");
 }
 

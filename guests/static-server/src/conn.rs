@@ -1,7 +1,8 @@
 //! One client connection: read requests, send replies, in order
 //! (pipelined requests wait in the buffer), never blocking.
 
-use crate::Config;
+use crate::log::{self, Entry};
+use crate::{Config, Timeouts};
 use crate::body::{Streamed, Via};
 use crate::files::{self, Reply};
 use crate::http::{self, Parsed};
@@ -28,8 +29,11 @@ struct Outgoing {
     file_sent: u64,
     /// The body's state when it is not sent by sendfile.
     streamed: Streamed,
-    method: String,
-    target: String,
+    /// The request line, for the log (`None`: not parsed).
+    request: Option<String>,
+    referer: Option<String>,
+    user_agent: Option<String>,
+    /// When the request's first byte came (monotonic ns).
     started_ns: u64,
 }
 
@@ -78,14 +82,37 @@ impl Conn {
         }
     }
 
-    /// Whether the connection has outlived its timeouts at `now`: no
-    /// progress for `idle_ns`, or a request still incomplete `header_ns`
-    /// after its first byte.
-    pub fn expired(&self, now: u64, idle_ns: u64, header_ns: u64) -> bool {
-        now.saturating_sub(self.last_active) >= idle_ns
-            || self
-                .head_started
-                .is_some_and(|t| now.saturating_sub(t) >= header_ns)
+    /// Whether the connection has outlived its timeouts at `now`: a reply
+    /// that made no progress for the send timeout, a request still
+    /// incomplete the header timeout after its first byte (however slowly
+    /// its bytes come), or no request for the keep-alive timeout.
+    pub fn expired(&self, now: u64, t: &Timeouts) -> bool {
+        let since = |t0: u64| now.saturating_sub(t0);
+        match (&self.out, self.head_started) {
+            (Some(_), _) => since(self.last_active) >= t.send_ns,
+            (None, Some(first_byte)) => since(first_byte) >= t.header_ns,
+            (None, None) => since(self.last_active) >= t.keepalive_ns,
+        }
+    }
+
+    /// Whether the connection is between requests: nothing to send, nothing
+    /// of a next request received. Such a connection may be closed to make
+    /// room for a new one, or at shutdown, and no one loses a response.
+    pub fn is_idle(&self) -> bool {
+        self.out.is_none() && self.head_started.is_none() && self.buf.is_empty()
+    }
+
+    /// Closes the connection once the reply in progress (if any) is out.
+    pub fn close_after_reply(&mut self) {
+        self.closing = true;
+    }
+
+    /// Ends the connection; a reply still in progress is logged with the
+    /// bytes that went out (a transfer cut short).
+    pub fn close(mut self, access_log: bool) {
+        if self.out.is_some() {
+            self.log_done(access_log);
+        }
     }
 
     /// Whether the connection waits to write (else it waits to read).
@@ -165,19 +192,17 @@ impl Conn {
             }
             match http::parse(&self.buf) {
                 Parsed::Request(req, len, body) => {
+                    let started = self.head_started.unwrap_or_else(now_ns);
                     self.buf.drain(..len);
                     self.discard = body;
                     // The next request's clock starts with its first byte
                     // (already here, if pipelined); a body still to come
                     // counts as this request's.
                     self.head_started = (!self.buf.is_empty() || body > 0).then(now_ns);
-                    let keep_alive = req.keep_alive();
+                    let keep_alive = req.keep_alive() && !self.closing && !cfg.draining.get();
                     self.closing = !keep_alive;
-                    self.start(
-                        files::reply(&cfg.files, &req, keep_alive),
-                        &req.method,
-                        &req.target,
-                    );
+                    let reply = files::reply(&cfg.files, &req, keep_alive);
+                    self.start(reply, Some(&req), started);
                 }
                 Parsed::Partial if self.buf.len() > MAX_HEAD => self.fail(431),
                 Parsed::Partial if self.peer_done => return State::Closed,
@@ -189,25 +214,31 @@ impl Conn {
 
     /// Answers an unparseable request and closes after it.
     fn fail(&mut self, status: u16) {
+        let started = self.head_started.unwrap_or_else(now_ns);
         self.buf.clear();
+        self.head_started = None;
         self.closing = true;
         let reply = Reply {
             status,
             head: http::error_response(status, false, false),
             body: None,
         };
-        self.start(reply, "-", "-");
+        self.start(reply, None, started);
     }
 
-    fn start(&mut self, reply: Reply, method: &str, target: &str) {
+    /// Starts sending `reply` to `req` (`None`: a request not parsed),
+    /// whose first byte came at `started_ns`.
+    fn start(&mut self, reply: Reply, req: Option<&http::Request>, started_ns: u64) {
+        let header = |name| req.and_then(|r| r.header(name)).map(str::to_string);
         self.out = Some(Outgoing {
             reply,
             head_sent: 0,
             file_sent: 0,
             streamed: Streamed::default(),
-            method: method.to_string(),
-            target: target.to_string(),
-            started_ns: now_ns(),
+            request: req.map(http::Request::line),
+            referer: header("referer"),
+            user_agent: header("user-agent"),
+            started_ns,
         });
     }
 
@@ -274,17 +305,21 @@ impl Conn {
         }
     }
 
-    /// One access-log line: peer, method, target, status, bytes, duration.
+    /// Ends the reply in progress, with its access-log line.
     fn log_done(&mut self, enabled: bool) {
         let out = self.out.take().expect("a reply");
         if !enabled {
             return;
         }
-        let bytes = out.head_sent as u64 + out.file_sent;
-        let ms = (now_ns() - out.started_ns) as f64 / 1e6;
-        println!(
-            "{} \"{} {}\" {} {} {:.3}ms",
-            self.peer, out.method, out.target, out.reply.status, bytes, ms
-        );
+        let head_body = out.head_sent.saturating_sub(out.reply.header_len());
+        log::write(&Entry {
+            peer: self.peer,
+            request: out.request.as_deref(),
+            status: out.reply.status,
+            body_bytes: head_body as u64 + out.file_sent,
+            referer: out.referer.as_deref(),
+            user_agent: out.user_agent.as_deref(),
+            elapsed_ns: now_ns().saturating_sub(out.started_ns),
+        });
     }
 }

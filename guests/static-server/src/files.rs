@@ -2,6 +2,7 @@
 //! to send of it (conditional requests, single byte ranges).
 
 use crate::http::{self, Head, Request};
+use crate::listing;
 use std::io::ErrorKind;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wasi::filesystem::types::{DescriptorStat, DescriptorType};
@@ -24,6 +25,28 @@ impl Reply {
             body: None,
         }
     }
+
+    /// A reply whose small body travels in the head's buffer.
+    fn inline(status: u16, head: Head, content_type: &str, body: &str, head_only: bool) -> Reply {
+        let mut head = head
+            .header("Content-Type", content_type)
+            .header("Content-Length", body.len())
+            .finish();
+        if !head_only {
+            head.extend_from_slice(body.as_bytes());
+        }
+        Reply {
+            status,
+            head,
+            body: None,
+        }
+    }
+
+    /// The length of the status line and headers (what of `head` is not
+    /// body).
+    pub fn header_len(&self) -> usize {
+        http::header_len(&self.head)
+    }
 }
 
 /// The served directory and what may be served from it.
@@ -33,6 +56,8 @@ pub struct Site {
     /// Whether files and directories whose name starts with `.` (`.env`,
     /// `.git/`) are served; refused with 404 by default.
     pub dotfiles: bool,
+    /// Whether a directory without an index is listed (else 403).
+    pub listing: bool,
 }
 
 /// The path of `target` relative to the served directory, decoded and with
@@ -102,13 +127,15 @@ enum Found {
     File(String),
     /// A directory named without its trailing `/`: where to redirect.
     Slash,
+    /// A directory without an index, to list: its path.
+    Listing(String),
 }
 
-/// Finds `rel` under `root`: a regular file, or a directory's
+/// Finds `rel` under the site's root: a regular file, or a directory's
 /// `index.html` or `index.htm` (regular files too); a directory without an
-/// index is 403, anything else 404.
-fn find(root: &str, rel: &str) -> Result<Found, u16> {
-    let path = format!("{}{rel}", root.trim_end_matches('/'));
+/// index is listed if the site says so, else 403; anything else is 404.
+fn find(site: &Site, rel: &str) -> Result<Found, u16> {
+    let path = format!("{}{rel}", site.root.trim_end_matches('/'));
     let st = metadata(&path).map_err(status_of)?;
     match st.type_ {
         DescriptorType::RegularFile => Ok(Found::File(path)),
@@ -118,6 +145,7 @@ fn find(root: &str, rel: &str) -> Result<Found, u16> {
             .map(|index| format!("{path}{index}"))
             .find(|index| metadata(index).is_ok_and(|st| st.type_ == DescriptorType::RegularFile))
             .map(Found::File)
+            .or_else(|| site.listing.then_some(Found::Listing(path)))
             .ok_or(403),
         _ => Err(404),
     }
@@ -152,20 +180,18 @@ fn redirect_to_slash(target: &str, keep_alive: bool, head_only: bool) -> Reply {
         None => (target, ""),
     };
     let location = format!("{path}/{query}");
+    let head = Head::new(301, keep_alive).header("Location", &location);
     let body = format!("301 {}\n", http::reason(301));
-    let mut head = Head::new(301, keep_alive)
-        .header("Location", &location)
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .header("Content-Length", body.len())
-        .finish();
-    if !head_only {
-        head.extend_from_slice(body.as_bytes());
-    }
-    Reply {
-        status: 301,
-        head,
-        body: None,
-    }
+    Reply::inline(301, head, "text/plain; charset=utf-8", &body, head_only)
+}
+
+/// The listing of the directory at `dir`, whose URL path is `rel`.
+fn list(dir: &str, rel: &str, dotfiles: bool, keep_alive: bool, head_only: bool) -> Reply {
+    let Some(page) = listing::page(dir, rel, dotfiles) else {
+        return Reply::error(403, keep_alive, head_only);
+    };
+    let head = Head::new(200, keep_alive);
+    Reply::inline(200, head, "text/html; charset=utf-8", &page, head_only)
 }
 
 /// A single byte range, resolved against the file size.
@@ -221,6 +247,11 @@ pub fn range(header: Option<&str>, size: u64) -> Range {
 
 /// The latest time an HTTP date can name: 9999-12-31T23:59:59Z.
 const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// [`LAST_HTTP_DATE`] as a time: later ones are clamped to it.
+pub fn last_http_date() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(LAST_HTTP_DATE)
+}
 
 /// The file's validators: `ETag` and modification time (whole seconds;
 /// a time past the year 9999, which HTTP dates cannot name, counts as the
@@ -278,10 +309,14 @@ pub fn reply(site: &Site, req: &Request, keep_alive: bool) -> Reply {
     if req.method != "GET" && !head_only {
         return Reply::error(405, keep_alive, head_only);
     }
-    let found = path_of(&req.target, site.dotfiles).and_then(|rel| find(&site.root, &rel));
-    let path = match found {
+    let rel = match path_of(&req.target, site.dotfiles) {
+        Ok(rel) => rel,
+        Err(status) => return Reply::error(status, keep_alive, head_only),
+    };
+    let path = match find(site, &rel) {
         Ok(Found::File(path)) => path,
         Ok(Found::Slash) => return redirect_to_slash(&req.target, keep_alive, head_only),
+        Ok(Found::Listing(dir)) => return list(&dir, &rel, site.dotfiles, keep_alive, head_only),
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
     let (file, stat) = match open(&path) {

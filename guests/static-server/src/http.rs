@@ -30,6 +30,11 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The request line, as the access log shows it.
+    pub fn line(&self) -> String {
+        format!("{} {} HTTP/1.{}", self.method, self.target, self.minor)
+    }
+
     /// Whether the connection stays open after the response.
     pub fn keep_alive(&self) -> bool {
         let conn = self.header("connection").map(str::to_ascii_lowercase);
@@ -170,13 +175,18 @@ pub struct Head {
 impl Head {
     /// Starts a head with the status line and the headers every response has.
     pub fn new(status: u16, keep_alive: bool) -> Self {
-        let mut text = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+        let mut text = String::with_capacity(256);
         let _ = write!(
             text,
-            "Server: wasm-sendfile\r\nDate: {}\r\nConnection: {}\r\n",
-            httpdate::fmt_http_date(std::time::SystemTime::now()),
-            if keep_alive { "keep-alive" } else { "close" }
+            "HTTP/1.1 {status} {}\r\nServer: wasm-sendfile\r\nDate: ",
+            reason(status)
         );
+        crate::dates::push_http(&mut text);
+        text.push_str(if keep_alive {
+            "\r\nConnection: keep-alive\r\n"
+        } else {
+            "\r\nConnection: close\r\n"
+        });
         Head { text }
     }
 
@@ -191,6 +201,15 @@ impl Head {
         self.text.push_str("\r\n");
         self.text.into_bytes()
     }
+}
+
+/// How much of `response` is status line and headers: up to and with the
+/// blank line (all of it, if it has none).
+pub fn header_len(response: &[u8]) -> usize {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |i| i + 4)
 }
 
 /// A complete small response with a text body, for errors.

@@ -4,24 +4,35 @@
 //! `static-server ROOT [ADDR]` serves the preopened directory ROOT on ADDR
 //! (default 127.0.0.1:8080). One event loop over `wasi:io/poll` drives all
 //! connections with non-blocking sends, so a slow or stalled client never
-//! holds up the others. Limits, from the environment:
-//! `STATIC_MAX_CONNECTIONS` (default 512; over it: 503 and close) and
-//! `STATIC_IDLE_SECS` (default 30; a connection making no progress that
-//! long is closed), `STATIC_HEADER_SECS` (default 10; a request not
-//! complete that long after its first byte closes its connection, however
-//! slowly its bytes come: nginx's `client_header_timeout`). `STATIC_ACCESS_LOG=0` turns the access log off;
-//! `STATIC_DOTFILES=1` serves names starting with `.` (refused by default);
-//! `STATIC_BODY` picks how bodies are sent (`sendfile`, the default, or the
-//! plain WASI `copy` and `splice` paths, for comparison); `STATIC_WORKER`
-//! (set by `wasm-sendfile serve`) numbers instances sharing one port, of
-//! which only the first announces itself.
+//! holds up the others. Settings, from the environment:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `STATIC_MAX_CONNECTIONS` | 512 | connections at once; at the limit the longest-idle keep-alive connection is closed for a new one, and with none idle the new one gets 503 |
+//! | `STATIC_KEEPALIVE_SECS` | 30 | an idle keep-alive connection is closed after this long (nginx's `keepalive_timeout`) |
+//! | `STATIC_HEADER_SECS` | 10 | a request not complete this long after its first byte closes its connection, however slowly its bytes come (`client_header_timeout`) |
+//! | `STATIC_SEND_SECS` | 60 | a reply that makes no progress this long closes its connection (`send_timeout`) |
+//! | `STATIC_ACCESS_LOG` | 1 | 0 turns the access log (standard output) off |
+//! | `STATIC_DOTFILES` | 0 | 1 serves names starting with `.` |
+//! | `STATIC_LISTING` | 0 | 1 lists directories without an index (else 403) |
+//! | `STATIC_BODY` | `sendfile` | how bodies are sent: `sendfile`, or the plain WASI `copy` and `splice`, for comparison |
+//! | `STATIC_WORKER` | unset | set by `wasm-sendfile serve`, which announces the server itself |
+//!
+//! When the listening socket stops listening (`wasm-sendfile serve` shuts
+//! it down at SIGINT or SIGTERM), the server drains: idle connections are
+//! closed, replies in progress finish with `Connection: close`, and the
+//! guest exits once none is left.
 
 mod body;
 mod conn;
 mod files;
+mod dates;
 mod http;
+mod listing;
+mod log;
 
 use conn::{Conn, State};
+use std::cell::Cell;
 use std::io::ErrorKind;
 use wasi::clocks::monotonic_clock;
 use wasm_sendfile_sdk::net::TcpListener;
@@ -32,8 +43,22 @@ pub struct Config {
     pub files: files::Site,
     /// How bodies are sent.
     pub via: body::Via,
-    /// Whether to print an access-log line per request.
+    /// Whether to print an access-log line per response.
     pub access_log: bool,
+    /// How long connections may wait in each state.
+    pub timeouts: Timeouts,
+    /// The server is shutting down: replies close their connections.
+    pub draining: Cell<bool>,
+}
+
+/// How long a connection may wait, by what it waits for (nanoseconds).
+pub struct Timeouts {
+    /// Between requests.
+    pub keepalive_ns: u64,
+    /// From a request's first byte to its end.
+    pub header_ns: u64,
+    /// Between two bits of progress sending a reply.
+    pub send_ns: u64,
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -53,9 +78,8 @@ fn main() -> std::io::Result<()> {
     let addr = addr.parse().map_err(|e| {
         std::io::Error::new(ErrorKind::InvalidInput, format!("address `{addr}`: {e}"))
     })?;
-    let max_conns = env_num("STATIC_MAX_CONNECTIONS", 512) as usize;
-    let idle_ns = env_num("STATIC_IDLE_SECS", 30) * 1_000_000_000;
-    let header_ns = env_num("STATIC_HEADER_SECS", 10) * 1_000_000_000;
+    let max_conns = env_num("STATIC_MAX_CONNECTIONS", 512).max(1) as usize;
+    let secs = |name, default| env_num(name, default).saturating_mul(1_000_000_000);
     let via = std::env::var("STATIC_BODY").unwrap_or_else(|_| "sendfile".into());
     let Some(via) = body::Via::parse(&via) else {
         eprintln!("STATIC_BODY `{via}`: expected sendfile, copy or splice");
@@ -65,13 +89,20 @@ fn main() -> std::io::Result<()> {
         files: files::Site {
             root,
             dotfiles: env_num("STATIC_DOTFILES", 0) != 0,
+            listing: env_num("STATIC_LISTING", 0) != 0,
         },
         via,
         access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,
+        timeouts: Timeouts {
+            keepalive_ns: secs("STATIC_KEEPALIVE_SECS", 30),
+            header_ns: secs("STATIC_HEADER_SECS", 10),
+            send_ns: secs("STATIC_SEND_SECS", 60),
+        },
+        draining: Cell::new(false),
     };
 
     let listener = TcpListener::bind(addr)?;
-    if env_num("STATIC_WORKER", 0) == 0 {
+    if std::env::var_os("STATIC_WORKER").is_none() {
         println!(
             "serving {} on http://{}",
             cfg.files.root,
@@ -80,53 +111,120 @@ fn main() -> std::io::Result<()> {
     }
     let incoming = listener.subscribe();
     let mut conns: Vec<Conn> = Vec::new();
-    // Wakes the loop once a second to close idle connections; made anew only
-    // after it fires, not on every turn.
+    // Wakes the loop once a second to close timed-out connections; made
+    // anew only after it fires, not on every turn.
     let mut tick = monotonic_clock::subscribe_duration(1_000_000_000);
     loop {
         if tick.ready() {
             let now = monotonic_clock::now();
-            conns.retain(|c| !c.expired(now, idle_ns, header_ns));
+            close_where(&mut conns, &cfg, |c| c.expired(now, &cfg.timeouts));
             tick = monotonic_clock::subscribe_duration(1_000_000_000);
         }
+        if cfg.draining.get() {
+            close_where(&mut conns, &cfg, Conn::is_idle);
+            if conns.is_empty() {
+                return Ok(());
+            }
+        }
+        // The tick, the listener (until draining: then it stays ready),
+        // then one pollable per connection.
+        let listening = !cfg.draining.get();
+        let first_conn = 1 + usize::from(listening);
         let ready = {
-            let mut pollables = vec![&incoming, &tick];
+            let mut pollables = vec![&tick];
+            if listening {
+                pollables.push(&incoming);
+            }
             pollables.extend(conns.iter().map(Conn::pollable));
             wasi::io::poll::poll(&pollables)
         };
         let mut closed = Vec::new();
-        for i in ready {
-            match i {
-                0 => accept_all(&listener, &mut conns, max_conns),
-                1 => {}
-                i => {
-                    let k = i as usize - 2;
-                    if conns[k].step(&cfg) == State::Closed {
-                        closed.push(k);
-                    }
+        for i in ready.into_iter().map(|i| i as usize) {
+            if i >= first_conn {
+                if conns[i - first_conn].step(&cfg) == State::Closed {
+                    closed.push(i - first_conn);
                 }
+            } else if i == 1 {
+                accept_all(&listener, &mut conns, max_conns, &cfg);
             }
         }
         closed.sort_unstable();
         for k in closed.into_iter().rev() {
-            conns.remove(k);
+            conns.swap_remove(k).close(cfg.access_log);
         }
     }
 }
 
-/// Accepts every waiting connection; over the limit, answers 503 and closes.
-fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize) {
+/// Closes (and logs, if cut short) every connection for which `doomed`
+/// holds.
+fn close_where(conns: &mut Vec<Conn>, cfg: &Config, doomed: impl Fn(&Conn) -> bool) {
+    let mut k = 0;
+    while k < conns.len() {
+        if doomed(&conns[k]) {
+            conns.swap_remove(k).close(cfg.access_log);
+        } else {
+            k += 1;
+        }
+    }
+}
+
+/// Accepts every waiting connection. At the limit, the longest-idle
+/// keep-alive connection makes room (as nginx reuses idle connections);
+/// with none idle, the new one gets 503 and is closed. A listener that no
+/// longer listens starts the drain.
+fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize, cfg: &Config) {
     loop {
         match listener.try_accept() {
-            Ok((stream, peer)) if conns.len() < max => conns.push(Conn::new(stream, peer)),
-            Ok((stream, _)) => {
-                let _ = stream.try_write(&http::error_response(503, false, false));
+            Ok((stream, peer)) => {
+                if conns.len() >= max
+                    && let Some(k) = longest_idle(conns)
+                {
+                    conns.swap_remove(k).close(cfg.access_log);
+                }
+                if conns.len() < max {
+                    conns.push(Conn::new(stream, peer));
+                } else {
+                    refuse(&stream, peer, cfg.access_log);
+                }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            // `invalid-argument`/`invalid-state`: the socket was shut down.
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::NotConnected) => {
+                cfg.draining.set(true);
+                for conn in conns.iter_mut() {
+                    conn.close_after_reply();
+                }
+                return;
+            }
             Err(e) => {
                 eprintln!("accept failed: {e}");
                 return;
             }
         }
+    }
+}
+
+/// The idle connection that has waited longest, if any.
+fn longest_idle(conns: &[Conn]) -> Option<usize> {
+    (0..conns.len())
+        .filter(|&k| conns[k].is_idle())
+        .min_by_key(|&k| conns[k].last_active)
+}
+
+/// Answers a connection over the limit with 503 (what the socket takes at
+/// once) and logs it; dropping the stream closes it.
+fn refuse(stream: &wasm_sendfile_sdk::net::TcpStream, peer: std::net::SocketAddr, log: bool) {
+    let response = http::error_response(503, false, false);
+    let sent = stream.try_write(&response).unwrap_or(0);
+    if log {
+        log::write(&log::Entry {
+            peer,
+            request: None,
+            status: 503,
+            body_bytes: sent.saturating_sub(http::header_len(&response)) as u64,
+            referer: None,
+            user_agent: None,
+            elapsed_ns: 0,
+        });
     }
 }

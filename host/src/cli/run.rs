@@ -19,7 +19,7 @@ const BUNDLED: &[(&str, &[u8])] = &[
     ("static-server", wasm_sendfile_artifacts::STATIC_SERVER_WASM),
 ];
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args)]
 pub struct RunArgs {
     /// The component (.wasm) to run, or the name of a bundled sample guest
     /// (song-server, song-client, static-server).
@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// of its address (set by `serve`; see `SendfileCtxBuilder::listener`).
     #[arg(skip)]
     pub listener: Option<Arc<std::net::TcpListener>>,
+    /// Where the guest's standard output goes instead of the host's (set
+    /// by `serve` for `--access-log FILE`).
+    #[arg(skip)]
+    pub stdout: Option<std::fs::File>,
 }
 
 fn split_dir(spec: &str) -> (&str, &str) {
@@ -73,6 +77,9 @@ impl RunArgs {
     pub fn wasi_ctx(&self) -> Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         b.inherit_stdio();
+        if let Some(file) = &self.stdout {
+            b.stdout(wasmtime_wasi::cli::OutputFile::new(file.try_clone()?));
+        }
         b.allow_blocking_current_thread(self.fs_on_thread);
         b.arg(self.component.display().to_string());
         for a in &self.args {

@@ -43,20 +43,43 @@ pub struct ServeArgs {
     /// Guest instances serving in parallel [default: the number of cores].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Most concurrent connections per worker; more get 503.
+    /// Most concurrent connections per worker. At the limit the
+    /// longest-idle keep-alive connection is closed to make room; with none
+    /// idle, the new connection gets 503.
     #[arg(long, default_value_t = 512)]
     max_connections: u32,
-    /// Seconds a connection may make no progress before it is closed.
-    #[arg(long, default_value_t = 30)]
-    idle_timeout: u32,
+    /// Seconds an idle keep-alive connection stays open (nginx's
+    /// `keepalive_timeout`).
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECS",
+        alias = "idle-timeout"
+    )]
+    keepalive_timeout: u32,
     /// Seconds a request may take to arrive in full, from its first byte
     /// (nginx's `client_header_timeout`): a client trickling bytes cannot
     /// hold a connection slot longer.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
     header_timeout: u32,
-    /// Do not log each request on standard output.
+    /// Seconds a response may make no progress (the client reads nothing)
+    /// before its connection is closed (nginx's `send_timeout`).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    send_timeout: u32,
+    /// Seconds responses in progress get to finish at SIGINT or SIGTERM
+    /// (idle connections are closed at once); a second signal stops at once.
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    shutdown_timeout: u32,
+    /// Where the access log goes (nginx's `combined` format plus the
+    /// seconds taken): a file, appended to; `-`, standard output; `off`.
+    #[arg(long, default_value = "-", value_name = "FILE|-|off")]
+    access_log: AccessLog,
+    /// The same as `--access-log off`.
     #[arg(long)]
     quiet: bool,
+    /// List the entries of a directory without an index (else 403).
+    #[arg(long)]
+    listing: bool,
     /// How bodies are sent; `copy` and `splice` exist to compare against.
     #[arg(long, value_enum, default_value_t = Body::Sendfile)]
     body: Body,
@@ -75,28 +98,56 @@ pub enum Dotfiles {
     Allow,
 }
 
+/// Where the access log goes.
+#[derive(Clone, Debug)]
+pub enum AccessLog {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for AccessLog {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "off" => AccessLog::Off,
+            "-" => AccessLog::Stdout,
+            path => AccessLog::File(path.into()),
+        })
+    }
+}
+
 /// The guest path `serve` mounts the directory at.
 const SERVE_ROOT: &str = "/srv";
 
 impl ServeArgs {
     /// Worker `index` is `run static-server` with a read-only preopen and
-    /// leave to bind the one address, which is `listener`'s.
-    fn worker(&self, index: usize, listener: &Arc<std::net::TcpListener>) -> RunArgs {
-        RunArgs {
+    /// leave to bind the one address, which is `listener`'s, writing its
+    /// access log to `log` (`None`: no log; `Some(None)`: standard output).
+    fn worker(
+        &self,
+        index: usize,
+        listener: &Arc<std::net::TcpListener>,
+        log: Option<Option<&std::fs::File>>,
+    ) -> Result<RunArgs> {
+        Ok(RunArgs {
             component: PathBuf::from("static-server"),
             dirs: Vec::new(),
             dirs_ro: vec![format!("{}::{SERVE_ROOT}", self.dir.display())],
             envs: vec![
                 format!("STATIC_MAX_CONNECTIONS={}", self.max_connections),
-                format!("STATIC_IDLE_SECS={}", self.idle_timeout),
+                format!("STATIC_KEEPALIVE_SECS={}", self.keepalive_timeout),
                 format!("STATIC_HEADER_SECS={}", self.header_timeout),
-                format!("STATIC_ACCESS_LOG={}", u8::from(!self.quiet)),
+                format!("STATIC_SEND_SECS={}", self.send_timeout),
+                format!("STATIC_ACCESS_LOG={}", u8::from(log.is_some())),
                 format!("STATIC_BODY={}", self.body.name()),
                 format!("STATIC_WORKER={index}"),
                 format!(
                     "STATIC_DOTFILES={}",
                     u8::from(self.dotfiles == Dotfiles::Allow)
                 ),
+                format!("STATIC_LISTING={}", u8::from(self.listing)),
             ],
             allow_bind: vec![AddrRule::exact(self.listen)],
             allow_connect: Vec::new(),
@@ -111,7 +162,26 @@ impl ServeArgs {
             // it blocks serves no other guest.
             fs_on_thread: true,
             listener: Some(listener.clone()),
-        }
+            stdout: log.flatten().map(std::fs::File::try_clone).transpose()?,
+        })
+    }
+
+    /// Where the access log goes: `None` for none, `Some(None)` for
+    /// standard output, else the file (created if need be, appended to:
+    /// each line is one write, so workers' lines do not mix).
+    fn access_log_file(&self) -> Result<Option<Option<std::fs::File>>> {
+        Ok(match &self.access_log {
+            _ if self.quiet => None,
+            AccessLog::Off => None,
+            AccessLog::Stdout => Some(None),
+            AccessLog::File(path) => Some(Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("--access-log `{}`", path.display()))?,
+            )),
+        })
     }
 }
 
@@ -147,9 +217,11 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         listen: listener.local_addr()?,
         ..args
     };
+    let log = args.access_log_file()?;
+    let log = log.as_ref().map(Option::as_ref);
     let engine = wasmtime::Engine::default();
     let runner = Arc::new(Runner::new(&engine)?);
-    let component = load(&engine, &args.worker(0, &listener).component)?;
+    let component = load(&engine, &args.worker(0, &listener, log)?.component)?;
     let metrics = Arc::new(Metrics::new());
     let mut memory = Vec::new();
     let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
@@ -158,7 +230,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     // one guest's filesystem calls block on, no other worker, and not the
     // signal handling here, waits for it.
     let start = |i: usize| -> Result<Arc<MemoryUsage>> {
-        let run = args.worker(i, &listener);
+        let run = args.worker(i, &listener, log)?;
         let state = CommandState::new(run.wasi_ctx()?, run.sendfile_ctx(metrics.clone())?);
         let usage = state.memory_usage();
         let (runner, component, ended) = (runner.clone(), component.clone(), ended_tx.clone());
@@ -184,13 +256,13 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     for i in 0..workers {
         memory.push(start(i)?);
     }
+    println!("serving {} on http://{}", args.dir.display(), args.listen);
     let mut deaths = Deaths::default();
-    let stop = stop_signal();
-    tokio::pin!(stop);
+    let mut signals = Signals::new()?;
     let result = loop {
         let next = tokio::select! {
             next = ended.recv() => next,
-            () = &mut stop => break Ok(ExitCode::SUCCESS),
+            () = signals.next() => break Ok(ExitCode::SUCCESS),
         };
         let (i, why) = match next {
             Some((i, Ok(code))) => (i, format!("exited ({code:?})")),
@@ -205,8 +277,45 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         }
         memory[i] = start(i)?;
     };
+    if result.is_ok() {
+        let bound = std::time::Duration::from_secs(args.shutdown_timeout.into());
+        drain(&listener, &mut ended, workers, bound, &mut signals).await;
+    }
     eprintln!("{}", stats(workers, &memory, &metrics));
     result
+}
+
+/// Stops taking connections and lets the workers finish the responses in
+/// progress, for at most `bound` (or until another signal). Shutting the
+/// listening socket down makes the guests' `accept` fail, which tells the
+/// static server to drain and exit; connections not yet accepted are
+/// reset.
+async fn drain(
+    listener: &std::net::TcpListener,
+    ended: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, Result<ExitCode>)>,
+    mut workers: usize,
+    bound: std::time::Duration,
+    signals: &mut Signals,
+) {
+    if let Err(e) = rustix::net::shutdown(listener, rustix::net::Shutdown::Both) {
+        eprintln!("cannot stop listening ({e}); stopping at once");
+        return;
+    }
+    let deadline = tokio::time::sleep(bound);
+    tokio::pin!(deadline);
+    while workers > 0 {
+        tokio::select! {
+            next = ended.recv() => match next {
+                Some(_) => workers -= 1,
+                None => return,
+            },
+            () = &mut deadline => {
+                eprintln!("{workers} worker(s) still busy after {bound:?}; stopping");
+                return;
+            }
+            () = signals.next() => return,
+        }
+    }
 }
 
 /// Worker deaths within the last [`DEATH_WINDOW`].
@@ -252,18 +361,27 @@ fn open_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
     Ok(listener.into_std()?)
 }
 
-/// Resolves at the first SIGINT or SIGTERM.
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, as they come.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
     }
 }
 

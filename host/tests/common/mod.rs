@@ -51,7 +51,7 @@ impl Server {
             }
         });
         let first = log.recv_timeout(TIMEOUT).expect("server started");
-        assert_eq!(first, format!("serving /srv on http://{addr}"));
+        assert_eq!(first, format!("serving {} on http://{addr}", dir.display()));
         Server { child, addr, log }
     }
 
@@ -63,6 +63,27 @@ impl Server {
     /// The exit status, if the server has ended.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// Sends the server SIGINT.
+    pub fn interrupt(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.pid() as i32).unwrap(),
+            rustix::process::Signal::INT,
+        )
+        .unwrap();
+    }
+
+    /// Waits for the server to end, at most `bound` (else panics).
+    pub fn wait_end(&mut self, bound: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            assert!(start.elapsed() < bound, "still running after {bound:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The URL of `path` on this server.

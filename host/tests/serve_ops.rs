@@ -1,0 +1,334 @@
+//! Running `wasm-sendfile serve` as an operator does (issue 10): the access
+//! log, the timeouts, the connection limit, shutting down without cutting
+//! responses short, and directory listings.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{Server, raw};
+
+/// Size of the big file: more than loopback socket buffers hold, so a
+/// client that reads nothing stalls its response.
+const BIG: usize = 8 << 20;
+
+fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello\n").unwrap();
+    let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("big.bin"), big).unwrap();
+    dir
+}
+
+/// Sends `request` on a new connection, without reading.
+fn send(addr: SocketAddr, request: &str) -> TcpStream {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(request.as_bytes()).unwrap();
+    conn
+}
+
+/// Reads from `conn` until the server closes it (EOF or reset); the bytes
+/// and how long that took. Panics past `bound`.
+fn read_until_closed(conn: &mut TcpStream, bound: Duration) -> (Vec<u8>, Duration) {
+    let start = Instant::now();
+    conn.set_read_timeout(Some(bound)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("not closed within {bound:?}: {e}"),
+        }
+    }
+    (got, start.elapsed())
+}
+
+/// The lines of the log file at `path`, waiting (bounded) until one
+/// satisfies `want`.
+fn log_until(path: &Path, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.iter().any(|l| want(l)) {
+            return lines;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no such line in {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Checks one line is nginx's `combined` format plus the seconds taken:
+/// `IP - - [dd/Mon/yyyy:hh:mm:ss +0000] "REQUEST" STATUS BYTES "REF" "UA" S.mmm`.
+fn assert_combined(line: &str) {
+    let (ip, rest) = line.split_once(" - - [").expect(line);
+    assert_eq!(ip, "127.0.0.1", "{line}");
+    let (time, rest) = rest.split_once("] \"").expect(line);
+    let t = time.as_bytes();
+    assert!(
+        time.len() == 26
+            && t[2] == b'/'
+            && t[6] == b'/'
+            && t[11] == b':'
+            && time.ends_with(" +0000"),
+        "{line}"
+    );
+    let secs = line.rsplit(' ').next().unwrap();
+    let (whole, ms) = secs.split_once('.').expect(line);
+    assert!(
+        whole.parse::<u64>().is_ok() && ms.len() == 3 && ms.parse::<u32>().is_ok(),
+        "{line}"
+    );
+    assert_eq!(rest.matches('"').count(), 5, "{line}");
+}
+
+/// Finding 13: one line per response in the `combined` format with the
+/// time taken, to `--access-log FILE`, including 503s and transfers cut
+/// short (with the bytes that went out).
+#[test]
+fn the_access_log_has_every_response_with_the_bytes_sent() {
+    let dir = site();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let s = Server::start(
+        dir.path(),
+        &[
+            "--access-log",
+            log.to_str().unwrap(),
+            "--workers",
+            "1",
+            "--max-connections",
+            "1",
+            "--send-timeout",
+            "1",
+            "--header-timeout",
+            "2",
+        ],
+    );
+    let ok = raw(
+        s.addr,
+        b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nReferer: http://r/\"x\r\nUser-Agent: agent/1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ok.ends_with("\r\n\r\nhello\n"), "{ok}");
+    let lines = log_until(&log, |l| l.contains("/hello.txt"));
+    assert_combined(&lines[0]);
+    assert!(
+        lines[0].contains("\"GET /hello.txt HTTP/1.1\" 200 6 \"http://r/\\x22x\" \"agent/1\" "),
+        "{lines:?}"
+    );
+
+    // A client that reads nothing: its response is cut short at the send
+    // timeout, and the log says how much of the body went out.
+    let mut stalled = send(s.addr, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    let lines = log_until(&log, |l| l.contains("/big.bin"));
+    let line = lines.iter().find(|l| l.contains("/big.bin")).unwrap();
+    assert_combined(line);
+    let bytes: usize = line
+        .split("\" 200 ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect(line);
+    assert!(bytes > 0 && bytes < BIG, "{line}");
+    let (got, _) = read_until_closed(&mut stalled, Duration::from_secs(10));
+    let head_len = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        got.len() - head_len,
+        bytes,
+        "the log counts the body bytes sent"
+    );
+
+    // The one slot taken by a request in progress: the next gets 503,
+    // which is logged too.
+    let _busy = send(s.addr, "GET /hello.txt HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let full = raw(s.addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(full.starts_with("HTTP/1.1 503 "), "{full}");
+    let lines = log_until(&log, |l| l.contains(" 503 "));
+    let line = lines.iter().find(|l| l.contains(" 503 ")).unwrap();
+    assert_combined(line);
+    assert!(line.contains("\"-\" 503 24 \"-\" \"-\" "), "{line}");
+    // Nothing else went to standard output.
+    assert_eq!(s.log_lines(), Vec::<String>::new());
+}
+
+/// `--access-log off` (and `--quiet`) log nothing; `-` is standard output.
+#[test]
+fn the_access_log_can_be_off() {
+    let dir = site();
+    let s = Server::start(dir.path(), &["--access-log", "off"]);
+    assert!(raw(s.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello\n"));
+    assert_eq!(s.log_lines(), Vec::<String>::new());
+}
+
+/// Keep-alive, header and send timeouts are separate (nginx's
+/// `keepalive_timeout`, `client_header_timeout`, `send_timeout`): an idle
+/// connection goes after the first, a stalled response after the last.
+#[test]
+fn keepalive_and_send_timeouts_are_separate() {
+    let dir = site();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let s = Server::start(
+        dir.path(),
+        &[
+            "--keepalive-timeout",
+            "1",
+            "--send-timeout",
+            "4",
+            "--access-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let mut idle = send(s.addr, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (got, took) = read_until_closed(&mut idle, Duration::from_secs(10));
+    assert!(got.ends_with(b"hello\n"));
+    assert!(
+        took < Duration::from_secs(3),
+        "keep-alive timeout: {took:?}"
+    );
+    // A response the client does not read: cut short (and logged) at the
+    // send timeout, well after the keep-alive timeout.
+    let start = Instant::now();
+    let _stalled = send(s.addr, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    log_until(&log, |l| l.contains("/big.bin"));
+    let took = start.elapsed();
+    assert!(took > Duration::from_secs(3), "send timeout: {took:?}");
+}
+
+/// At the connection limit, the longest-idle keep-alive connection makes
+/// room for a new one (as nginx reuses idle connections); only when every
+/// connection is busy does a new one get 503.
+#[test]
+fn at_the_limit_idle_connections_make_room() {
+    let dir = site();
+    let s = Server::start(
+        dir.path(),
+        &["--max-connections", "2", "--workers", "1", "--quiet"],
+    );
+    let mut idle = send(s.addr, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut first = vec![0u8; 1024];
+    let n = idle.read(&mut first).unwrap();
+    assert!(first[..n].ends_with(b"hello\n"));
+    let _busy = send(s.addr, "GET /hello.txt HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let ok = raw(
+        s.addr,
+        b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ok.ends_with("hello\n"), "{ok}");
+    let (rest, _) = read_until_closed(&mut idle, Duration::from_secs(5));
+    assert!(rest.is_empty(), "the idle connection was closed quietly");
+    let _busy2 = send(s.addr, "GET /hello.txt HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let full = raw(s.addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(full.starts_with("HTTP/1.1 503 "), "{full}");
+}
+
+/// SIGINT stops taking connections and closes idle ones at once, but a
+/// response in progress is finished (up to `--shutdown-timeout`) before
+/// the process ends.
+#[test]
+fn sigint_finishes_responses_in_progress() {
+    let dir = site();
+    let mut s = Server::start(dir.path(), &["--shutdown-timeout", "20", "--workers", "2"]);
+    let mut idle = send(s.addr, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut first = vec![0u8; 1024];
+    let n = idle.read(&mut first).unwrap();
+    assert!(first[..n].ends_with(b"hello\n"));
+    // A slow reader: about 2 s for the whole body.
+    let mut slow = send(s.addr, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = vec![0u8; 256 << 10];
+    slow.read_exact(&mut got).unwrap();
+    // A response is logged once all of it is out: this one is not yet.
+    assert!(!s.log_lines().iter().any(|l| l.contains("/big.bin")));
+    s.interrupt();
+    let (rest, took) = read_until_closed(&mut idle, Duration::from_secs(5));
+    assert!(rest.is_empty() && took < Duration::from_secs(2), "{took:?}");
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = slow.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let head_len = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        std::str::from_utf8(&got[..head_len])
+            .unwrap()
+            .contains("Content-Length: 8388608\r\n")
+    );
+    assert_eq!(got.len() - head_len, BIG, "the response was cut short");
+    let log = s.log_lines();
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&format!("\"GET /big.bin HTTP/1.1\" 200 {BIG} "))),
+        "{log:?}"
+    );
+    let status = s.wait_end(Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(s.addr).is_err(), "still listening");
+}
+
+/// A client that never reads cannot hold the shutdown past its bound.
+#[test]
+fn sigint_is_bounded_by_the_shutdown_timeout() {
+    let dir = site();
+    let mut s = Server::start(dir.path(), &["--shutdown-timeout", "1", "--quiet"]);
+    let _stalled = send(s.addr, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    s.interrupt();
+    s.wait_end(Duration::from_secs(5));
+    assert!(start.elapsed() >= Duration::from_millis(900));
+}
+
+/// `--listing`: a directory without an index is listed, names escaped for
+/// HTML and encoded for URLs, dotfiles left out; without it, 403.
+#[test]
+fn listing_escapes_names_and_hides_dotfiles() {
+    let dir = site();
+    let d = dir.path().join("files");
+    std::fs::create_dir_all(d.join("sub dir")).unwrap();
+    std::fs::write(d.join("<img src=x onerror=alert(1)>&.txt"), "12345").unwrap();
+    std::fs::write(d.join(".secret"), "x").unwrap();
+    let s = Server::start(dir.path(), &["--listing", "--quiet"]);
+    let page = raw(
+        s.addr,
+        b"GET /files/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    assert!(!page.contains("<img"), "{page}");
+    assert!(
+        page.contains(
+            "<a href=\"./%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%26.txt\">&lt;img src=x onerror=alert(1)&gt;&amp;.txt</a>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a href=\"./sub%20dir/\">sub dir/</a>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>5</td>"), "{page}");
+    assert!(!page.contains("secret"), "{page}");
+    // The links work.
+    let file = raw(
+        s.addr,
+        b"GET /files/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%26.txt HTTP/1.0\r\n\r\n",
+    );
+    assert!(file.ends_with("\r\n\r\n12345"), "{file}");
+    let plain = Server::start(dir.path(), &["--quiet"]);
+    let refused = raw(plain.addr, b"GET /files/ HTTP/1.0\r\n\r\n");
+    assert!(refused.starts_with("HTTP/1.1 403 "), "{refused}");
+}
