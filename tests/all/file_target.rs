@@ -117,3 +117,33 @@ fn a_file_copied_into_itself_is_refused_where_the_ranges_overlap() {
     want[5000..5100].copy_from_slice(&data[..100]);
     assert_eq!(std::fs::read(dir.path().join("src")).unwrap(), want);
 }
+
+/// Issue 10: a copy into a file runs on a blocking thread, which cannot be
+/// aborted; dropping its store mid-call used to leave it copying to the
+/// end. It now stops within one step.
+#[test]
+fn a_file_copy_stops_when_its_store_is_dropped() {
+    let dir = workdir();
+    // Sparse: 2 GiB to copy, none of it on disk.
+    let len = 2u64 << 30;
+    std::fs::File::create(dir.path().join("src"))
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    put(dir.path(), "dst", b"");
+    let out = Guest::new(guests::PROBE)
+        .dir(dir.path(), "/data")
+        .policy(|p| p.allow_file_targets(true))
+        .args(["send", "file=/data/src", "to-file=/data/dst"])
+        .timeout(std::time::Duration::from_millis(150))
+        .run();
+    assert_eq!(out.error.as_deref(), Some("guest timed out"));
+    let size = || std::fs::metadata(dir.path().join("dst")).unwrap().len();
+    let stopped_at = size();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(size(), stopped_at, "still copying");
+    assert!(
+        stopped_at > 0 && stopped_at < len,
+        "copied {stopped_at} of {len}"
+    );
+}

@@ -3,6 +3,9 @@
 //! the target's kernel position), headers and trailers by `pwrite(2)`.
 //!
 //! Runs entirely on a blocking-pool thread: file I/O may wait for the disk.
+//! Such a thread cannot be aborted, so the copy looks between system calls
+//! (each at most [`STEP`] bytes) whether the call that started it is gone,
+//! a store dropped mid-call, say, and stops there.
 
 use super::{Failure, Outcome, Progress, Request, check_no_disk_io, drop_sent_range, errors};
 use crate::bindings::sendfile::ErrorCode;
@@ -11,13 +14,34 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Largest buffer the copying fallback uses.
 const FALLBACK_BUFFER: usize = 64 * 1024;
 
+/// Most bytes one `copy_file_range(2)` moves: the copy notices that its
+/// caller is gone within one such step.
+const STEP: u64 = 64 << 20;
+
 /// Writes `req` into `target` starting at byte `at`.
 pub(crate) async fn copy(req: Request, target: Arc<File>, at: u64) -> Outcome {
-    wasmtime_wasi::runtime::spawn_blocking(move || Copy::new(&req, target.as_fd(), at).run()).await
+    let abandoned = Arc::new(AtomicBool::new(false));
+    // Dropped with this future: when the call completes, or when it is
+    // dropped unfinished (its store is gone), which stops the copy.
+    let _stop = StopOnDrop(abandoned.clone());
+    wasmtime_wasi::runtime::spawn_blocking(move || {
+        Copy::new(&req, target.as_fd(), at, &abandoned).run()
+    })
+    .await
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 struct Copy<'a> {
@@ -26,16 +50,28 @@ struct Copy<'a> {
     /// Where the next byte goes in the target.
     at: u64,
     progress: Progress,
+    /// Set once no one waits for the outcome.
+    abandoned: &'a AtomicBool,
 }
 
 impl<'a> Copy<'a> {
-    fn new(req: &'a Request, dst: BorrowedFd<'a>, at: u64) -> Self {
+    fn new(req: &'a Request, dst: BorrowedFd<'a>, at: u64, abandoned: &'a AtomicBool) -> Self {
         Self {
             req,
             dst,
             at,
             progress: Progress::default(),
+            abandoned,
         }
+    }
+
+    /// Stops the copy if its caller is gone (the outcome reaches no one;
+    /// the code only ends the loop).
+    fn check_wanted(&self) -> Result<(), Failure> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Err(self.fail(ErrorCode::Io));
+        }
+        Ok(())
     }
 
     fn fail(&self, code: ErrorCode) -> Failure {
@@ -86,7 +122,8 @@ impl<'a> Copy<'a> {
         let mut copying = !self.req.zero_copy;
         self.progress.used_fallback = copying;
         loop {
-            let want = self.req.chunk(self.progress.file) as usize;
+            self.check_wanted()?;
+            let want = self.req.chunk(self.progress.file).min(STEP) as usize;
             if want == 0 {
                 return Ok(());
             }
