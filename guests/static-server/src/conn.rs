@@ -1,11 +1,11 @@
 //! One client connection: read requests, send replies, in order
 //! (pipelined requests wait in the buffer), never blocking.
 
-use crate::log::{self, Entry};
-use crate::{Config, Timeouts};
 use crate::body::{Streamed, Via};
 use crate::files::{self, Reply};
 use crate::http::{self, Parsed};
+use crate::log::{self, Entry};
+use crate::{Config, Timeouts};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use wasi::io::poll::Pollable;

@@ -66,7 +66,11 @@ fn render(url_path: &str, entries: &[Entry], left_out: usize) -> String {
             .modified
             .map(|t| httpdate::fmt_http_date(t.min(crate::files::last_http_date())))
             .unwrap_or_default();
-        let size = if e.dir { "-".to_string() } else { e.size.to_string() };
+        let size = if e.dir {
+            "-".to_string()
+        } else {
+            e.size.to_string()
+        };
         let _ = writeln!(
             out,
             "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td>{when}</td><td>{size}</td></tr>",

@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn client_fields_cannot_forge_lines() {
-        let e = entry(Some("GET /\" 200 1 \"x\n127.0.0.2 - - HTTP/1.1"), Some("é\\"));
+        let e = entry(
+            Some("GET /\" 200 1 \"x\n127.0.0.2 - - HTTP/1.1"),
+            Some("é\\"),
+        );
         let l = line(&e, "t");
         assert!(!l.contains('\n'), "{l}");
         assert!(l.contains("GET /\\x22 200 1 \\x22x\\x0A127.0.0.2"), "{l}");

@@ -25,8 +25,8 @@
 
 mod body;
 mod conn;
-mod files;
 mod dates;
+mod files;
 mod http;
 mod listing;
 mod log;
