@@ -2,7 +2,7 @@
 //! log, the timeouts, the connection limit, shutting down without cutting
 //! responses short, and directory listings.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -62,6 +62,20 @@ fn log_until(path: &Path, want: impl Fn(&str) -> bool) -> Vec<String> {
             start.elapsed() < Duration::from_secs(10),
             "no such line in {lines:#?}"
         );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The lines of the log file at `path` once it has `n` of them (waits up
+/// to 10 s; then whatever there is).
+fn log_until_count(path: &Path, n: usize) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= n || start.elapsed() > Duration::from_secs(10) {
+            return lines;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -331,4 +345,199 @@ fn listing_escapes_names_and_hides_dotfiles() {
     let plain = Server::start(dir.path(), &["--quiet"]);
     let refused = raw(plain.addr, b"GET /files/ HTTP/1.0\r\n\r\n");
     assert!(refused.starts_with("HTTP/1.1 403 "), "{refused}");
+}
+
+/// A log that cannot be written (a full disk) used to panic the guest at
+/// every request, and five such ends stopped the server. Serving goes on.
+#[test]
+fn a_failing_access_log_does_not_stop_serving() {
+    let dir = site();
+    let mut s = Server::start(dir.path(), &["--access-log", "/dev/full", "--workers", "1"]);
+    for _ in 0..8 {
+        let ok = raw(s.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n");
+        assert!(ok.ends_with("\r\n\r\nhello\n"), "{ok}");
+    }
+    assert!(s.try_wait().is_none(), "the server stopped");
+}
+
+/// Two workers append to one log while clients send the longest fields,
+/// all escaped fourfold: every line stays whole (one write each, under
+/// 4096 bytes), one per response.
+#[test]
+fn long_hostile_fields_cannot_mix_log_lines() {
+    let dir = site();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let s = Server::start(
+        dir.path(),
+        &["--access-log", log.to_str().unwrap(), "--workers", "2"],
+    );
+    let addr = s.addr;
+    let clients: Vec<_> = ["\"", "\\", "A", "B"]
+        .into_iter()
+        .map(|fill| {
+            std::thread::spawn(move || {
+                let value = fill.repeat(3000);
+                for _ in 0..25 {
+                    let req = format!(
+                        "GET /hello.txt?{} HTTP/1.1\r\nHost: x\r\nReferer: {value}\r\n\
+                         User-Agent: {value}\r\nConnection: close\r\n\r\n",
+                        "q".repeat(2000)
+                    );
+                    assert!(raw(addr, req.as_bytes()).ends_with("hello\n"));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let lines = log_until_count(&log, 100);
+    assert_eq!(lines.len(), 100, "one line per response");
+    for line in &lines {
+        assert_combined(line);
+        assert!(line.len() < 4096, "{}", line.len());
+    }
+}
+
+/// A client that reads part of a big response and then goes away: the
+/// log counts at least the body bytes it received (a failing send used to
+/// lose the count of what went out before it, logging 0).
+#[test]
+fn a_transfer_cut_by_the_client_logs_what_went_out() {
+    let dir = site();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let s = Server::start(
+        dir.path(),
+        &["--access-log", log.to_str().unwrap(), "--workers", "1"],
+    );
+    for round in 1..=4 {
+        let mut conn = send(s.addr, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut got = vec![0u8; 1_000_000];
+        conn.read_exact(&mut got).unwrap();
+        // A reset, not a FIN: the server's next send fails.
+        rustix::net::sockopt::set_socket_linger(&conn, Some(Duration::ZERO)).unwrap();
+        drop(conn);
+        let lines = log_until_count(&log, round);
+        let line = &lines[round - 1];
+        let bytes: usize = line
+            .split("\" 200 ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect(line);
+        assert!(bytes >= 1_000_000 - 300, "{line}");
+    }
+}
+
+/// At the connection limit, connections whose requests have arrived
+/// (even unread) are never taken for idle ones: every client gets a
+/// response, 200 or 503, and never a silent close.
+#[test]
+fn at_the_limit_every_request_gets_an_answer() {
+    let dir = site();
+    let s = Server::start(
+        dir.path(),
+        &["--max-connections", "1", "--workers", "1", "--quiet"],
+    );
+    for _ in 0..3 {
+        let conns: Vec<TcpStream> = (0..3)
+            .map(|_| {
+                send(
+                    s.addr,
+                    "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                )
+            })
+            .collect();
+        for mut conn in conns {
+            let (got, _) = read_until_closed(&mut conn, Duration::from_secs(10));
+            let text = String::from_utf8_lossy(&got);
+            assert!(
+                text.starts_with("HTTP/1.1 200 ") || text.starts_with("HTTP/1.1 503 "),
+                "no answer: {text:?}"
+            );
+        }
+    }
+}
+
+/// The trailing-slash redirect is built from the normalized path: a target
+/// like `//evil.example/../docs` must not redirect off the site.
+#[test]
+fn the_directory_redirect_stays_on_the_site() {
+    let dir = site();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    let s = Server::start(dir.path(), &["--quiet"]);
+    for target in ["//example.com/../docs", "//example.com/%2e%2e/docs?x"] {
+        let resp = raw(
+            s.addr,
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert!(resp.starts_with("HTTP/1.1 301 "), "{resp}");
+        let location = resp
+            .lines()
+            .find_map(|l| l.strip_prefix("Location: "))
+            .unwrap();
+        assert!(location.starts_with("/docs/"), "{target}: {location}");
+    }
+}
+
+/// Out of descriptors, accepting pauses (as nginx does) instead of
+/// spinning on the error and flooding the log; serving resumes once
+/// descriptors are free.
+#[test]
+fn out_of_descriptors_accepting_pauses() {
+    let dir = site();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The hard limit too: the server raises its soft limit to the hard one.
+    let script = format!(
+        "ulimit -n 64 && exec '{}' serve '{}' --listen {addr} --workers 1 --quiet",
+        env!("CARGO_BIN_EXE_wasm-sendfile"),
+        dir.path().display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("serving "), "{first}");
+    let crowd: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(crowd);
+    std::thread::sleep(Duration::from_millis(1500));
+    let ok = raw(addr, b"GET /hello.txt HTTP/1.0\r\n\r\n");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let complaints = stderr.matches("accept failed").count();
+    assert!(complaints > 0, "the limit was not reached: {stderr}");
+    assert!(complaints <= 10, "{complaints} complaints in about 2 s");
+    assert!(ok.ends_with("hello\n"), "{ok}");
+}
+
+/// `--keepalive-timeout 0` turns keep-alive off, as nginx's does; a zero
+/// header or send timeout is refused.
+#[test]
+fn keepalive_zero_means_close_and_zero_timeouts_are_refused() {
+    let dir = site();
+    let s = Server::start(dir.path(), &["--keepalive-timeout", "0", "--quiet"]);
+    let resp = raw(s.addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(resp.contains("\r\nConnection: close\r\n"), "{resp}");
+    for flag in ["--header-timeout", "--send-timeout"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+            .args(["serve", dir.path().to_str().unwrap(), flag, "0"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} 0 accepted");
+    }
 }

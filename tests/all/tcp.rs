@@ -33,10 +33,16 @@ fn outcome<'a>(out: &'a Output, step: &str) -> &'a str {
 
 /// A peer that accepts one connection and resets it (`SO_LINGER` 0).
 fn resetting_peer() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    resetting_peer_after(Duration::ZERO)
+}
+
+/// A peer that accepts one connection and resets it `delay` later.
+fn resetting_peer_after(delay: Duration) -> (SocketAddr, std::thread::JoinHandle<()>) {
     let peer = Peer::new();
     let addr = peer.addr();
     let t = std::thread::spawn(move || {
         let conn = peer.accept();
+        std::thread::sleep(delay);
         rustix::net::sockopt::set_socket_linger(&conn, Some(Duration::ZERO)).unwrap();
     });
     (addr, t)
@@ -443,16 +449,18 @@ fn remote_address_outlives_a_reset_unlike_wasmtime_wasi() {
         (Tcp::Host, "ok 127.0.0.1:PORT"),
         (Tcp::WasmtimeWasi, "err invalid-state"),
     ] {
-        // The reset may come before finish-connect (then there is no
-        // connection to ask about): try again, a few times at most.
+        // The reset comes a while after the connection is made, so that
+        // `finish-connect` sees it made; on a loaded machine it may still
+        // come first (then there is no connection to ask about): try again,
+        // a few times at most.
         let remote = (0..5).find_map(|_| {
-            let (addr, peer) = resetting_peer();
+            let (addr, peer) = resetting_peer_after(Duration::from_millis(200));
             let out = script(
                 tcp,
                 [
                     "create:4".to_string(),
                     format!("connect:0:{addr}"),
-                    "sleep:300".into(),
+                    "sleep:700".into(),
                     "recv:0:10".into(),
                     "remote:0".into(),
                 ],

@@ -119,6 +119,9 @@ impl Streamed {
                 Ok(n) => moved += n,
                 Err(StreamError::Closed) if moved == 0 => return Ok(0),
                 Err(StreamError::Closed) => break,
+                // What moved before the failure is counted; the failure
+                // comes again at the next step, with nothing moved.
+                Err(StreamError::LastOperationFailed(_)) if moved > 0 => break,
                 Err(StreamError::LastOperationFailed(e)) => {
                     return Err(io::Error::other(e.to_debug_string()));
                 }

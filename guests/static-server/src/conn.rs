@@ -57,8 +57,11 @@ pub struct Conn {
     pub last_active: u64,
     /// When the request being received began (monotonic ns): its head (and
     /// body) must be complete within the header timeout, however slowly
-    /// its bytes trickle in (slowloris).
+    /// its bytes trickle in (slowloris). For the first request, the clock
+    /// starts at accept (as nginx's `client_header_timeout` does).
     head_started: Option<u64>,
+    /// Replies completed on this connection.
+    served: u64,
 }
 
 fn now_ns() -> u64 {
@@ -78,14 +81,16 @@ impl Conn {
             peer_done: false,
             discard: 0,
             last_active: now_ns(),
-            head_started: None,
+            head_started: Some(now_ns()),
+            served: 0,
         }
     }
 
     /// Whether the connection has outlived its timeouts at `now`: a reply
     /// that made no progress for the send timeout, a request still
     /// incomplete the header timeout after its first byte (however slowly
-    /// its bytes come), or no request for the keep-alive timeout.
+    /// its bytes come; for a connection's first request, after accept), or
+    /// no request for the keep-alive timeout after the last reply.
     pub fn expired(&self, now: u64, t: &Timeouts) -> bool {
         let since = |t0: u64| now.saturating_sub(t0);
         match (&self.out, self.head_started) {
@@ -95,11 +100,16 @@ impl Conn {
         }
     }
 
-    /// Whether the connection is between requests: nothing to send, nothing
-    /// of a next request received. Such a connection may be closed to make
-    /// room for a new one, or at shutdown, and no one loses a response.
+    /// Whether the connection is an idle keep-alive one: it has been
+    /// answered, and nothing of a next request has come, not even unread
+    /// in its socket. Such a connection may be closed to make room for a
+    /// new one, or at shutdown, and no one loses a response.
     pub fn is_idle(&self) -> bool {
-        self.out.is_none() && self.head_started.is_none() && self.buf.is_empty()
+        self.served > 0
+            && self.out.is_none()
+            && self.head_started.is_none()
+            && self.buf.is_empty()
+            && !self.readable.ready()
     }
 
     /// Closes the connection once the reply in progress (if any) is out.
@@ -170,8 +180,15 @@ impl Conn {
                 match self.send(cfg.via) {
                     Ok(true) => {
                         self.log_done(cfg.access_log);
+                        self.served += 1;
                         if self.closing {
                             return State::Closed;
+                        }
+                        // A request already (partly) here gets the whole
+                        // header timeout from now, not from when the last
+                        // one was parsed.
+                        if self.head_started.is_some() {
+                            self.head_started = Some(now_ns());
                         }
                     }
                     Ok(false) => return State::Open,
@@ -199,7 +216,10 @@ impl Conn {
                     // (already here, if pipelined); a body still to come
                     // counts as this request's.
                     self.head_started = (!self.buf.is_empty() || body > 0).then(now_ns);
-                    let keep_alive = req.keep_alive() && !self.closing && !cfg.draining.get();
+                    let keep_alive = req.keep_alive()
+                        && !self.closing
+                        && !cfg.draining.get()
+                        && cfg.timeouts.keepalive_ns > 0;
                     self.closing = !keep_alive;
                     let reply = files::reply(&cfg.files, &req, keep_alive);
                     self.start(reply, Some(&req), started);
@@ -301,7 +321,13 @@ impl Conn {
                 Ok(sent.complete)
             }
             Err(e) if e.is_would_block() => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // What went out before the failure still counts (the log
+                // shows the bytes sent).
+                out.head_sent += (e.total() - e.file()) as usize;
+                out.file_sent += e.file();
+                Err(e.into())
+            }
         }
     }
 

@@ -171,14 +171,33 @@ fn open(path: &str) -> Result<(File, DescriptorStat), u16> {
     Ok((file, st))
 }
 
+/// What is percent-encoded in a path of a `Location`: controls, space,
+/// and what would end or change the path (`?`, `#`, `%`, quotes, `\`...).
+/// `/` is kept, so `//` cannot appear: `rel` has no empty segments.
+const LOCATION_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
 /// A 301 to the directory's URL with its trailing slash (so its relative
-/// links resolve inside it), keeping the query.
-fn redirect_to_slash(target: &str, keep_alive: bool, head_only: bool) -> Reply {
-    let target = origin_form(target);
-    let (path, query) = match target.find('?') {
-        Some(i) => target.split_at(i),
-        None => (target, ""),
-    };
+/// links resolve inside it), keeping the query. The new path is built from
+/// `rel`, the normalized path (never from the raw target: `//evil.example/..`
+/// must not become a `Location` that leaves the site).
+fn redirect_to_slash(rel: &str, target: &str, keep_alive: bool, head_only: bool) -> Reply {
+    let query = origin_form(target)
+        .find('?')
+        .map_or("", |i| &origin_form(target)[i..]);
+    let path = percent_encoding::utf8_percent_encode(rel, LOCATION_PATH);
     let location = format!("{path}/{query}");
     let head = Head::new(301, keep_alive).header("Location", &location);
     let body = format!("301 {}\n", http::reason(301));
@@ -315,7 +334,7 @@ pub fn reply(site: &Site, req: &Request, keep_alive: bool) -> Reply {
     };
     let path = match find(site, &rel) {
         Ok(Found::File(path)) => path,
-        Ok(Found::Slash) => return redirect_to_slash(&req.target, keep_alive, head_only),
+        Ok(Found::Slash) => return redirect_to_slash(&rel, &req.target, keep_alive, head_only),
         Ok(Found::Listing(dir)) => return list(&dir, &rel, site.dotfiles, keep_alive, head_only),
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
@@ -421,6 +440,26 @@ mod tests {
         assert_eq!(p("HTTPS://x:8080/a?q"), Ok("/a".into()));
         assert_eq!(p("http://x"), Ok("/".into()));
         assert_eq!(origin_form("http://x?q=1"), "/");
+    }
+
+    #[test]
+    fn redirects_stay_on_the_site() {
+        let location = |rel: &str, target: &str| {
+            let reply = redirect_to_slash(rel, target, false, true);
+            let head = String::from_utf8(reply.head).unwrap();
+            head.lines()
+                .find_map(|l| l.strip_prefix("Location: "))
+                .unwrap()
+                .to_string()
+        };
+        let rel = path_of("//example.com/../docs", false).unwrap();
+        assert_eq!(location(&rel, "//example.com/../docs"), "/docs/");
+        let rel = path_of("//example.com/%2e%2e/docs?x", false).unwrap();
+        assert_eq!(location(&rel, "//example.com/%2e%2e/docs?x"), "/docs/?x");
+        let rel = path_of("/a%20b%3F", false).unwrap();
+        assert_eq!(location(&rel, "/a%20b%3F?q=1"), "/a%20b%3F/?q=1");
+        let rel = path_of("http://h//x", false).unwrap();
+        assert_eq!(location(&rel, "http://h//x"), "/x/");
     }
 
     #[test]

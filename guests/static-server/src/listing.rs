@@ -1,13 +1,17 @@
 //! `--listing`: an HTML page listing a directory without an index, as
 //! `python3 -m http.server` and nginx's `autoindex` show one: names (links
 //! escaped for HTML and percent-encoded for URLs), sizes and modification
-//! times. Dotfiles are left out unless they are served.
+//! times. Listed are what can be served: regular files and directories
+//! (following symlinks that stay inside the served directory); dotfiles
+//! only when they are served. Names that are not UTF-8 cannot be named in
+//! WASI 0.2 and are not listed.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-/// Most entries listed; a larger directory's page says how many were left
-/// out (the page is built in guest memory).
+/// Most entries listed: the first ones the directory yields, sorted; a
+/// larger directory's page says how many were left out (the page is built
+/// in guest memory).
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// One listed name.
@@ -39,6 +43,10 @@ pub fn page(path: &str, url_path: &str, dotfiles: bool) -> Option<String> {
         let Ok(meta) = std::fs::metadata(entry.path()) else {
             continue;
         };
+        if !meta.is_file() && !meta.is_dir() {
+            // A FIFO, socket or device: never served (404), so not listed.
+            continue;
+        }
         entries.push(Entry {
             name,
             dir: meta.is_dir(),

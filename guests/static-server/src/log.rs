@@ -8,15 +8,24 @@
 //! The byte count is the body bytes actually sent (`$body_bytes_sent`): a
 //! transfer cut short logs what went out. Client-supplied fields are
 //! escaped as nginx does (`"`, `\`, control and non-ASCII bytes as `\xHH`)
-//! and cut to [`MAX_FIELD`] bytes, so a line cannot be forged or split and
-//! stays one write.
+//! and cut to [`MAX_FIELD`] bytes once escaped, so a line cannot be forged
+//! or split: the whole line, newline included, stays under [`MAX_LINE`]
+//! bytes and goes out in one write, whole, even when several workers
+//! append to one file. A log that cannot be written (a full disk, a closed
+//! pipe) is reported once on standard error; serving goes on.
 
 use crate::dates;
+use std::cell::Cell;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 
-/// Longest client-supplied field logged (the rest is cut).
-pub const MAX_FIELD: usize = 1024;
+/// Longest client-supplied field logged, escaped (the rest is cut).
+pub const MAX_FIELD: usize = 1000;
+
+/// Longest line, newline included: less than one WASI output-stream write
+/// (4096 bytes), so a line is never split.
+pub const MAX_LINE: usize = 4000;
 
 /// What the log says about one response.
 pub struct Entry<'a> {
@@ -32,9 +41,21 @@ pub struct Entry<'a> {
     pub elapsed_ns: u64,
 }
 
-/// Writes `entry`'s line to standard output.
+thread_local! {
+    static FAILED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Writes `entry`'s line to standard output, in one write.
 pub fn write(entry: &Entry<'_>) {
-    println!("{}", line(entry, &dates::log_now()));
+    let mut line = line(entry, &dates::log_now());
+    line.push('\n');
+    debug_assert!(line.len() <= MAX_LINE);
+    let result = std::io::stdout().lock().write_all(line.as_bytes());
+    if let Err(e) = result
+        && !FAILED.replace(true)
+    {
+        eprintln!("static-server: cannot write the access log ({e}); serving goes on");
+    }
 }
 
 /// The line for `entry` at time `time` (without the newline).
@@ -51,11 +72,17 @@ pub fn line(entry: &Entry<'_>, time: &str) -> String {
     out
 }
 
-/// Appends `value` escaped, or `-` when absent or empty.
+/// Appends `value` escaped, or `-` when absent or empty; at most
+/// [`MAX_FIELD`] bytes (a `\xHH` is never cut in two).
 fn field(out: &mut String, value: Option<&str>) {
     let value = value.filter(|v| !v.is_empty()).unwrap_or("-");
-    for b in value.bytes().take(MAX_FIELD) {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+    let limit = out.len() + MAX_FIELD;
+    for b in value.bytes() {
+        let escaped = b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b);
+        if out.len() + if escaped { 4 } else { 1 } > limit {
+            break;
+        }
+        if escaped {
             let _ = write!(out, "\\x{b:02X}");
         } else {
             out.push(b as char);
@@ -99,7 +126,12 @@ mod tests {
         assert!(!l.contains('\n'), "{l}");
         assert!(l.contains("GET /\\x22 200 1 \\x22x\\x0A127.0.0.2"), "{l}");
         assert!(l.contains("\"\\xC3\\xA9\\x5C\""), "{l}");
-        let long = "a".repeat(10 * MAX_FIELD);
-        assert!(line(&entry(Some(&long), Some(&long)), "t").len() < 3 * MAX_FIELD);
+        // The worst case: every field long and every byte escaped.
+        let long = "\"".repeat(10 * MAX_FIELD);
+        let mut worst = entry(Some(&long), Some(&long));
+        worst.referer = Some(&long);
+        let worst = line(&worst, "06/Nov/1994:08:49:37 +0000");
+        assert!(worst.len() < MAX_LINE, "{}", worst.len());
+        assert!(worst.contains("\\x22\" 200"), "no \\xHH cut in two");
     }
 }

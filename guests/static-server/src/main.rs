@@ -9,9 +9,9 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `STATIC_MAX_CONNECTIONS` | 512 | connections at once; at the limit the longest-idle keep-alive connection is closed for a new one, and with none idle the new one gets 503 |
-//! | `STATIC_KEEPALIVE_SECS` | 30 | an idle keep-alive connection is closed after this long (nginx's `keepalive_timeout`) |
-//! | `STATIC_HEADER_SECS` | 10 | a request not complete this long after its first byte closes its connection, however slowly its bytes come (`client_header_timeout`) |
-//! | `STATIC_SEND_SECS` | 60 | a reply that makes no progress this long closes its connection (`send_timeout`) |
+//! | `STATIC_KEEPALIVE_SECS` | 30 | an idle keep-alive connection is closed after this long (nginx's `keepalive_timeout`); 0 turns keep-alive off |
+//! | `STATIC_HEADER_SECS` | 10 | a request not complete this long after its first byte (the first: after accept) closes its connection, however slowly its bytes come (`client_header_timeout`); at least 1 |
+//! | `STATIC_SEND_SECS` | 60 | a reply that makes no progress this long closes its connection (`send_timeout`); at least 1 |
 //! | `STATIC_ACCESS_LOG` | 1 | 0 turns the access log (standard output) off |
 //! | `STATIC_DOTFILES` | 0 | 1 serves names starting with `.` |
 //! | `STATIC_LISTING` | 0 | 1 lists directories without an index (else 403) |
@@ -95,8 +95,9 @@ fn main() -> std::io::Result<()> {
         access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,
         timeouts: Timeouts {
             keepalive_ns: secs("STATIC_KEEPALIVE_SECS", 30),
-            header_ns: secs("STATIC_HEADER_SECS", 10),
-            send_ns: secs("STATIC_SEND_SECS", 60),
+            // Zero would close connections before they are read.
+            header_ns: secs("STATIC_HEADER_SECS", 10).max(1_000_000_000),
+            send_ns: secs("STATIC_SEND_SECS", 60).max(1_000_000_000),
         },
         draining: Cell::new(false),
     };
@@ -114,6 +115,9 @@ fn main() -> std::io::Result<()> {
     // Wakes the loop once a second to close timed-out connections; made
     // anew only after it fires, not on every turn.
     let mut tick = monotonic_clock::subscribe_duration(1_000_000_000);
+    // Accepting is paused after an accept error (out of descriptors, say)
+    // until this time, rather than retried at once, forever.
+    let mut paused_until = 0u64;
     loop {
         if tick.ready() {
             let now = monotonic_clock::now();
@@ -126,9 +130,9 @@ fn main() -> std::io::Result<()> {
                 return Ok(());
             }
         }
-        // The tick, the listener (until draining: then it stays ready),
-        // then one pollable per connection.
-        let listening = !cfg.draining.get();
+        // The tick, the listener (unless paused, or draining: then it
+        // stays ready), then one pollable per connection.
+        let listening = !cfg.draining.get() && monotonic_clock::now() >= paused_until;
         let first_conn = 1 + usize::from(listening);
         let ready = {
             let mut pollables = vec![&tick];
@@ -144,8 +148,8 @@ fn main() -> std::io::Result<()> {
                 if conns[i - first_conn].step(&cfg) == State::Closed {
                     closed.push(i - first_conn);
                 }
-            } else if i == 1 {
-                accept_all(&listener, &mut conns, max_conns, &cfg);
+            } else if i == 1 && !accept_all(&listener, &mut conns, max_conns, &cfg) {
+                paused_until = monotonic_clock::now() + ACCEPT_PAUSE_NS;
             }
         }
         closed.sort_unstable();
@@ -168,11 +172,16 @@ fn close_where(conns: &mut Vec<Conn>, cfg: &Config, doomed: impl Fn(&Conn) -> bo
     }
 }
 
+/// How long accepting pauses after an accept error (nginx: 500 ms).
+const ACCEPT_PAUSE_NS: u64 = 500_000_000;
+
 /// Accepts every waiting connection. At the limit, the longest-idle
 /// keep-alive connection makes room (as nginx reuses idle connections);
 /// with none idle, the new one gets 503 and is closed. A listener that no
-/// longer listens starts the drain.
-fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize, cfg: &Config) {
+/// longer listens starts the drain. `false` after an accept error (out of
+/// descriptors, say): an idle connection is closed to free one, and
+/// accepting pauses for [`ACCEPT_PAUSE_NS`].
+fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize, cfg: &Config) -> bool {
     loop {
         match listener.try_accept() {
             Ok((stream, peer)) => {
@@ -187,18 +196,21 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize, cfg: &C
                     refuse(&stream, peer, cfg.access_log);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
             // `invalid-argument`/`invalid-state`: the socket was shut down.
             Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::NotConnected) => {
                 cfg.draining.set(true);
                 for conn in conns.iter_mut() {
                     conn.close_after_reply();
                 }
-                return;
+                return true;
             }
             Err(e) => {
-                eprintln!("accept failed: {e}");
-                return;
+                eprintln!("static-server: accept failed ({e}); pausing accepts for 500 ms");
+                if let Some(k) = longest_idle(conns) {
+                    conns.swap_remove(k).close(cfg.access_log);
+                }
+                return false;
             }
         }
     }

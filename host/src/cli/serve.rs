@@ -49,7 +49,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 512)]
     max_connections: u32,
     /// Seconds an idle keep-alive connection stays open (nginx's
-    /// `keepalive_timeout`).
+    /// `keepalive_timeout`); 0 turns keep-alive off.
     #[arg(
         long,
         default_value_t = 30,
@@ -59,12 +59,15 @@ pub struct ServeArgs {
     keepalive_timeout: u32,
     /// Seconds a request may take to arrive in full, from its first byte
     /// (nginx's `client_header_timeout`): a client trickling bytes cannot
-    /// hold a connection slot longer.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    /// hold a connection slot longer. A connection's first request counts
+    /// from accept.
+    #[arg(long, default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u32).range(1..))]
     header_timeout: u32,
     /// Seconds a response may make no progress (the client reads nothing)
     /// before its connection is closed (nginx's `send_timeout`).
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    #[arg(long, default_value_t = 60, value_name = "SECS",
+          value_parser = clap::value_parser!(u32).range(1..))]
     send_timeout: u32,
     /// Seconds responses in progress get to finish at SIGINT or SIGTERM
     /// (idle connections are closed at once); a second signal stops at once.
@@ -217,6 +220,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         listen: listener.local_addr()?,
         ..args
     };
+    raise_descriptor_limit();
     let log = args.access_log_file()?;
     let log = log.as_ref().map(Option::as_ref);
     let engine = wasmtime::Engine::default();
@@ -283,6 +287,19 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     eprintln!("{}", stats(workers, &memory, &metrics));
     result
+}
+
+/// Raises the soft limit on open descriptors to the hard one (nginx's
+/// `worker_rlimit_nofile`): every connection and every file being sent
+/// holds one, and the common soft limit of 1024 is what
+/// `--max-connections 512` with two workers already needs. Best effort.
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
 }
 
 /// Stops taking connections and lets the workers finish the responses in
