@@ -10,7 +10,8 @@ use std::cell::OnceCell;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use wasi::filesystem::preopens;
 use wasi::filesystem::types::{
-    Descriptor, DescriptorFlags, DescriptorStat, DescriptorType, OpenFlags, PathFlags,
+    Descriptor, DescriptorFlags, DescriptorStat, DescriptorType, MetadataHashValue, OpenFlags,
+    PathFlags,
 };
 
 thread_local! {
@@ -76,6 +77,18 @@ fn with_preopen<T>(
 pub fn metadata(path: &str) -> io::Result<DescriptorStat> {
     with_preopen(path, |dir, rest| {
         dir.stat_at(PathFlags::SYMLINK_FOLLOW, rest)
+            .map_err(error::fs)
+    })
+}
+
+/// Which file `path` names now (following symlinks), without opening it:
+/// WASI's `metadata-hash-at`, equal for two names of one file and different
+/// for different files (the device and inode on Unix hosts). Compare it
+/// with [`File::identity`] to learn whether the name still leads to an
+/// open file, or was replaced (a file renamed over it) or removed.
+pub fn identity(path: &str) -> io::Result<MetadataHashValue> {
+    with_preopen(path, |dir, rest| {
+        dir.metadata_hash_at(PathFlags::SYMLINK_FOLLOW, rest)
             .map_err(error::fs)
     })
 }
@@ -192,6 +205,11 @@ impl File {
     /// The file's size in bytes.
     pub fn len(&self) -> io::Result<u64> {
         Ok(self.descriptor.stat().map_err(error::fs)?.size)
+    }
+
+    /// Which file this is: WASI's `metadata-hash` (see [`identity`]).
+    pub fn identity(&self) -> io::Result<MetadataHashValue> {
+        self.descriptor.metadata_hash().map_err(error::fs)
     }
 
     /// Whether the file is empty.

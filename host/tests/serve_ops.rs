@@ -541,3 +541,61 @@ fn keepalive_zero_means_close_and_zero_timeouts_are_refused() {
         assert!(!out.status.success(), "{flag} 0 accepted");
     }
 }
+
+/// The open-file cache (issue 11) keeps files open across requests, but a
+/// file changed in place, replaced (a file renamed over it, same size and
+/// modification time) or removed is noticed within a second.
+#[test]
+fn cached_files_that_change_are_noticed_within_a_second() {
+    let dir = site();
+    let path = dir.path().join("page.txt");
+    std::fs::write(&path, "first").unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let s = Server::start(dir.path(), &["--workers", "1", "--quiet"]);
+    let body = || {
+        let resp = raw(s.addr, b"GET /page.txt HTTP/1.0\r\n\r\n");
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    };
+    let ok = |text: &str| ("HTTP/1.1 200 OK".to_string(), text.to_string());
+    assert_eq!(body(), ok("first"));
+    assert_eq!(body(), ok("first"), "served again (from the cache)");
+    // Waits for `want`, which must come within about a second.
+    let changes_to = |want: (String, String), what: &str| {
+        let start = Instant::now();
+        while body() != want {
+            assert!(
+                start.elapsed() < Duration::from_millis(1500),
+                "{what} not noticed: {:?}",
+                body()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Replaced: same size, same modification time, another file.
+    let fresh = dir.path().join("fresh.txt");
+    std::fs::write(&fresh, "other").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&fresh)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::rename(&fresh, &path).unwrap();
+    changes_to(ok("other"), "a file renamed over it");
+    // Changed in place, size and modification time as before.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"OTHER", 0).unwrap();
+    file.set_modified(mtime).unwrap();
+    changes_to(ok("OTHER"), "a change in place");
+    // Removed.
+    std::fs::remove_file(&path).unwrap();
+    changes_to(
+        (
+            "HTTP/1.1 404 Not Found".to_string(),
+            "404 Not Found\n".to_string(),
+        ),
+        "removal",
+    );
+}

@@ -221,7 +221,12 @@ impl Conn {
                         && !cfg.draining.get()
                         && cfg.timeouts.keepalive_ns > 0;
                     self.closing = !keep_alive;
-                    let reply = files::reply(&cfg.files, &req, keep_alive);
+                    let reply = files::reply(
+                        &cfg.files,
+                        &mut cfg.open_files.borrow_mut(),
+                        &req,
+                        keep_alive,
+                    );
                     self.start(reply, Some(&req), started);
                 }
                 Parsed::Partial if self.buf.len() > MAX_HEAD => self.fail(431),
@@ -280,13 +285,13 @@ impl Conn {
                 }
             }
         }
-        let Some((file, start, len)) = body else {
+        let Some((open, start, len)) = body else {
             return Ok(true);
         };
         if via != Via::Sendfile {
             while out.file_sent < *len {
                 let (pos, left) = (start + out.file_sent, len - out.file_sent);
-                match out.streamed.step(via, &self.stream, file, pos, left) {
+                match out.streamed.step(via, &self.stream, &open.file, pos, left) {
                     Ok(0) => {
                         // The file shrank: the promised length is wrong.
                         self.closing = true;
@@ -302,7 +307,7 @@ impl Conn {
             }
             return Ok(true);
         }
-        let mut transfer = SendFile::new(file)
+        let mut transfer = SendFile::new(&open.file)
             .offset(start + out.file_sent)
             .count(len - out.file_sent);
         if out.head_sent < head.len() {

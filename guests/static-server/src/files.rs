@@ -3,8 +3,10 @@
 
 use crate::http::{self, Head, Request};
 use crate::listing;
+use crate::open_files::{OpenFile, OpenFiles};
 use std::io::ErrorKind;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::rc::Rc;
+use std::time::SystemTime;
 use wasi::filesystem::types::{DescriptorStat, DescriptorType};
 use wasm_sendfile_sdk::fs::{File, metadata};
 
@@ -14,7 +16,7 @@ pub struct Reply {
     /// Status line and headers (and a small body, for errors).
     pub head: Vec<u8>,
     /// The file range to send after the head, by sendfile.
-    pub body: Option<(File, u64, u64)>,
+    pub body: Option<(Rc<OpenFile>, u64, u64)>,
 }
 
 impl Reply {
@@ -264,28 +266,6 @@ pub fn range(header: Option<&str>, size: u64) -> Range {
     }
 }
 
-/// The latest time an HTTP date can name: 9999-12-31T23:59:59Z.
-const LAST_HTTP_DATE: u64 = 253_402_300_799;
-
-/// [`LAST_HTTP_DATE`] as a time: later ones are clamped to it.
-pub fn last_http_date() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(LAST_HTTP_DATE)
-}
-
-/// The file's validators: `ETag` and modification time (whole seconds;
-/// a time past the year 9999, which HTTP dates cannot name, counts as the
-/// last one they can).
-fn validators(stat: &DescriptorStat) -> (String, SystemTime) {
-    let (secs, nanos) = stat
-        .data_modification_timestamp
-        .map_or((0, 0), |t| (t.seconds, t.nanoseconds));
-    let etag = format!("\"{:x}-{:x}-{:x}\"", stat.size, secs, nanos);
-    (
-        etag,
-        UNIX_EPOCH + Duration::from_secs(secs.min(LAST_HTTP_DATE)),
-    )
-}
-
 /// RFC 9110 §13.2.2: `If-Match`, else `If-Unmodified-Since`, failing (412).
 fn precondition_failed(req: &Request, etag: &str, modified: SystemTime) -> bool {
     if let Some(tags) = req.header("if-match") {
@@ -322,8 +302,8 @@ fn if_range_holds(req: &Request, etag: &str, modified: SystemTime) -> bool {
     }
 }
 
-/// The reply to `req` for `site`.
-pub fn reply(site: &Site, req: &Request, keep_alive: bool) -> Reply {
+/// The reply to `req` for `site`, from the open-file cache when it can.
+pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive: bool) -> Reply {
     let head_only = req.method == "HEAD";
     if req.method != "GET" && !head_only {
         return Reply::error(405, keep_alive, head_only);
@@ -332,36 +312,49 @@ pub fn reply(site: &Site, req: &Request, keep_alive: bool) -> Reply {
         Ok(rel) => rel,
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
-    let path = match find(site, &rel) {
-        Ok(Found::File(path)) => path,
-        Ok(Found::Slash) => return redirect_to_slash(&rel, &req.target, keep_alive, head_only),
-        Ok(Found::Listing(dir)) => return list(&dir, &rel, site.dotfiles, keep_alive, head_only),
-        Err(status) => return Reply::error(status, keep_alive, head_only),
+    let now = wasi::clocks::monotonic_clock::now();
+    let cached = (!rel.ends_with('/'))
+        .then(|| open_files.get(&rel, now))
+        .flatten();
+    let open = match cached {
+        Some(open) => open,
+        None => {
+            let path = match find(site, &rel) {
+                Ok(Found::File(path)) => path,
+                Ok(Found::Slash) => {
+                    return redirect_to_slash(&rel, &req.target, keep_alive, head_only);
+                }
+                Ok(Found::Listing(dir)) => {
+                    return list(&dir, &rel, site.dotfiles, keep_alive, head_only);
+                }
+                Err(status) => return Reply::error(status, keep_alive, head_only),
+            };
+            let open = match open(&path) {
+                Ok((file, stat)) => OpenFile::new(file, path, &stat).map(Rc::new),
+                Err(status) => return Reply::error(status, keep_alive, head_only),
+            };
+            let Some(open) = open else {
+                return Reply::error(404, keep_alive, head_only);
+            };
+            if !rel.ends_with('/') {
+                open_files.insert(&rel, open.clone(), now);
+            }
+            open
+        }
     };
-    let (file, stat) = match open(&path) {
-        Ok(v) => v,
-        Err(status) => return Reply::error(status, keep_alive, head_only),
-    };
-    let (etag, modified) = validators(&stat);
-    if precondition_failed(req, &etag, modified) {
+    let (etag, modified, size) = (open.etag.as_str(), open.modified, open.size);
+    if precondition_failed(req, etag, modified) {
         return Reply::error(412, keep_alive, head_only);
     }
-    let size = stat.size;
-    let mime = mime_guess::from_path(&path).first_or_octet_stream();
-    let base = |status| {
-        Head::new(status, keep_alive)
-            .header("Last-Modified", httpdate::fmt_http_date(modified))
-            .header("ETag", &etag)
-            .header("Accept-Ranges", "bytes")
-    };
-    if not_modified(req, &etag, modified) {
+    let base = |status| Head::new(status, keep_alive).lines(&open.validator_lines);
+    if not_modified(req, etag, modified) {
         return Reply {
             status: 304,
             head: base(304).finish(),
             body: None,
         };
     }
-    let range = if if_range_holds(req, &etag, modified) {
+    let range = if if_range_holds(req, etag, modified) {
         range(req.header("range"), size)
     } else {
         Range::Full
@@ -387,10 +380,10 @@ pub fn reply(site: &Site, req: &Request, keep_alive: bool) -> Reply {
         }
     };
     let head = head
-        .header("Content-Type", mime)
+        .header("Content-Type", &open.content_type)
         .header("Content-Length", len)
         .finish();
-    let body = (!head_only && len > 0).then_some((file, start, len));
+    let body = (!head_only && len > 0).then_some((open, start, len));
     Reply { status, head, body }
 }
 
@@ -460,26 +453,5 @@ mod tests {
         assert_eq!(location(&rel, "/a%20b%3F?q=1"), "/a%20b%3F/?q=1");
         let rel = path_of("http://h//x", false).unwrap();
         assert_eq!(location(&rel, "http://h//x"), "/x/");
-    }
-
-    #[test]
-    fn far_future_times_are_the_last_http_date() {
-        use wasi::filesystem::types::Datetime;
-        let stat = DescriptorStat {
-            type_: DescriptorType::RegularFile,
-            link_count: 1,
-            size: 1,
-            data_access_timestamp: None,
-            data_modification_timestamp: Some(Datetime {
-                seconds: u64::MAX,
-                nanoseconds: 0,
-            }),
-            status_change_timestamp: None,
-        };
-        let (_, modified) = validators(&stat);
-        assert_eq!(
-            httpdate::fmt_http_date(modified),
-            "Fri, 31 Dec 9999 23:59:59 GMT"
-        );
     }
 }

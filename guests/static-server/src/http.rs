@@ -190,6 +190,12 @@ impl Head {
         Head { text }
     }
 
+    /// Adds header lines already made (each ending in CRLF).
+    pub fn lines(mut self, lines: &str) -> Self {
+        self.text.push_str(lines);
+        self
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl std::fmt::Display) -> Self {
         let _ = write!(self.text, "{name}: {value}\r\n");

@@ -30,9 +30,10 @@ mod files;
 mod http;
 mod listing;
 mod log;
+mod open_files;
 
 use conn::{Conn, State};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::ErrorKind;
 use wasi::clocks::monotonic_clock;
 use wasm_sendfile_sdk::net::TcpListener;
@@ -49,6 +50,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The server is shutting down: replies close their connections.
     pub draining: Cell<bool>,
+    /// Files kept open across requests.
+    pub open_files: RefCell<open_files::OpenFiles>,
 }
 
 /// How long a connection may wait, by what it waits for (nanoseconds).
@@ -100,6 +103,7 @@ fn main() -> std::io::Result<()> {
             send_ns: secs("STATIC_SEND_SECS", 60).max(1_000_000_000),
         },
         draining: Cell::new(false),
+        open_files: RefCell::default(),
     };
 
     let listener = TcpListener::bind(addr)?;
@@ -122,6 +126,7 @@ fn main() -> std::io::Result<()> {
         if tick.ready() {
             let now = monotonic_clock::now();
             close_where(&mut conns, &cfg, |c| c.expired(now, &cfg.timeouts));
+            cfg.open_files.borrow_mut().sweep(now);
             tick = monotonic_clock::subscribe_duration(1_000_000_000);
         }
         if cfg.draining.get() {
