@@ -13,6 +13,7 @@ pub struct Metrics {
     zero_copy_bytes: AtomicU64,
     fallback_bytes: AtomicU64,
     fallback_calls: AtomicU64,
+    small_copy_bytes: AtomicU64,
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -31,6 +32,10 @@ pub struct MetricsSnapshot {
     pub fallback_bytes: u64,
     /// Calls that used the copying fallback.
     pub fallback_calls: u64,
+    /// File bytes of small ranges (at most 16 KiB, all in the page cache)
+    /// read and sent to a socket with the headers in one system call,
+    /// which costs less than zero-copy at that size.
+    pub small_copy_bytes: u64,
 }
 
 /// What one call did, recorded at its end.
@@ -39,6 +44,7 @@ pub(crate) struct CallRecord {
     pub total: u64,
     pub zero_copy: u64,
     pub fallback: u64,
+    pub small_copy: u64,
     pub used_fallback: bool,
     pub failed: bool,
 }
@@ -57,6 +63,7 @@ impl Metrics {
         self.fallback_bytes.fetch_add(call.fallback, Relaxed);
         self.fallback_calls
             .fetch_add(u64::from(call.used_fallback), Relaxed);
+        self.small_copy_bytes.fetch_add(call.small_copy, Relaxed);
     }
 
     /// The counters as they are now.
@@ -68,6 +75,7 @@ impl Metrics {
             zero_copy_bytes: self.zero_copy_bytes.load(Relaxed),
             fallback_bytes: self.fallback_bytes.load(Relaxed),
             fallback_calls: self.fallback_calls.load(Relaxed),
+            small_copy_bytes: self.small_copy_bytes.load(Relaxed),
         }
     }
 }

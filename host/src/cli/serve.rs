@@ -408,8 +408,8 @@ fn stats(workers: usize, memory: &[Arc<MemoryUsage>], metrics: &Metrics) -> Stri
     let m = metrics.snapshot();
     format!(
         "stats: workers={workers} guest_memory_peak={peak} sendfile_calls={} \
-         sendfile_bytes={} zero_copy_bytes={} fallback_bytes={}",
-        m.calls, m.total_bytes, m.zero_copy_bytes, m.fallback_bytes
+         sendfile_bytes={} zero_copy_bytes={} small_copy_bytes={} fallback_bytes={}",
+        m.calls, m.total_bytes, m.zero_copy_bytes, m.small_copy_bytes, m.fallback_bytes
     )
 }
 

@@ -238,8 +238,9 @@ impl SendfileCtxView<'_> {
         };
         self.ctx.metrics.record(&CallRecord {
             total: progress.total,
-            zero_copy: progress.file - progress.fallback,
+            zero_copy: progress.file - progress.fallback - progress.small,
             fallback: progress.fallback,
+            small_copy: progress.small,
             used_fallback: progress.used_fallback,
             failed: code.is_some(),
         });

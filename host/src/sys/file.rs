@@ -4,6 +4,7 @@
 //! # References
 //! - Linux `copy_file_range(2)`: <https://man7.org/linux/man-pages/man2/copy_file_range.2.html>
 //! - Linux `pread(2)`/`pwrite(2)`: <https://man7.org/linux/man-pages/man2/pread.2.html>
+//! - Linux `preadv2(2)` (`RWF_NOWAIT`): <https://man7.org/linux/man-pages/man2/preadv2.2.html>
 
 use super::signals;
 use rustix::fd::BorrowedFd;
@@ -55,6 +56,23 @@ pub(crate) fn copy_range(
 /// `pread(2)` into `buf` at `offset`; returns 0 at the end of the file.
 pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     rustix::io::pread(fd, buf, offset)
+}
+
+/// `preadv2(2)` with `RWF_NOWAIT`: reads into `buf` at `offset` only what
+/// is in the page cache, never waiting for the disk; `EAGAIN` when the
+/// first page is not cached. Returns 0 at the end of the file.
+pub(crate) fn pread_cached(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<usize, Errno> {
+    use rustix::io::{IoSliceMut, ReadWriteFlags, preadv2};
+    preadv2(
+        fd,
+        &mut [IoSliceMut::new(buf)],
+        offset,
+        ReadWriteFlags::NOWAIT,
+    )
 }
 
 /// `pwrite(2)` of `buf` at `offset` (never at the file's position), keeping

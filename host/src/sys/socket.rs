@@ -1,5 +1,5 @@
 //! Socket-side system calls: `sendfile(2)` to a socket, `send(2)` of header
-//! and trailer bytes, `TCP_CORK`.
+//! and trailer bytes, `sendmsg(2)` of several buffers at once, `TCP_CORK`.
 //!
 //! # References
 //! - Linux `sendfile(2)`: <https://man7.org/linux/man-pages/man2/sendfile.2.html>
@@ -40,6 +40,20 @@ pub(crate) fn send(socket: BorrowedFd<'_>, buf: &[u8], more: bool) -> Result<usi
         flags |= SendFlags::MORE;
     }
     rustix::net::send(socket, buf, flags)
+}
+
+/// `sendmsg(2)` of `bufs` in order, as one write, without blocking and
+/// without `SIGPIPE`: the kernel may take only a prefix.
+pub(crate) fn send_vectored(
+    socket: BorrowedFd<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> Result<usize, Errno> {
+    rustix::net::sendmsg(
+        socket,
+        bufs,
+        &mut rustix::net::SendAncillaryBuffer::default(),
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+    )
 }
 
 /// Sets or clears `TCP_CORK`: while set, the kernel sends only full

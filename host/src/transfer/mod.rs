@@ -8,6 +8,7 @@
 
 pub(crate) mod errors;
 pub(crate) mod file;
+pub(crate) mod small;
 pub(crate) mod socket;
 
 use crate::bindings::sendfile::ErrorCode;
@@ -75,6 +76,9 @@ pub(crate) struct Progress {
     pub file: u64,
     /// File bytes that went through the copying fallback.
     pub fallback: u64,
+    /// File bytes of a small range read and sent with the headers
+    /// ([`small`]).
+    pub small: u64,
     /// Whether the fallback was used.
     pub used_fallback: bool,
     /// Whether everything asked was sent.

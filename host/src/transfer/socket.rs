@@ -99,6 +99,9 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
         }
     }
     check_no_disk_io(req).map_err(|code| tx.fail(code))?;
+    if let Some(outcome) = super::small::send(req, &target.stream, mode).await {
+        return outcome;
+    }
 
     // Headers go out with MSG_MORE when anything follows them, and
     // sendfile(2) holds back a partial last segment until its range ends, so
@@ -371,7 +374,10 @@ impl Transfer<'_> {
 /// When tokio already believes the socket is not writable it does not run
 /// the call; then it runs directly, so a stale belief never turns into a
 /// spurious `would-block`.
-fn write_op<T>(stream: &TcpStream, mut op: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+pub(super) fn write_op<T>(
+    stream: &TcpStream,
+    mut op: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, Errno> {
     let mut ran = false;
     let result = stream.try_io(Interest::WRITABLE, || {
         ran = true;
