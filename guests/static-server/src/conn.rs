@@ -227,7 +227,9 @@ impl Conn {
                         &req,
                         keep_alive,
                     );
-                    self.start(reply, Some(&req), started);
+                    // What the log needs is kept only when there is a log.
+                    let logged = cfg.access_log.then_some(&req);
+                    self.start(reply, logged, started);
                 }
                 Parsed::Partial if self.buf.len() > MAX_HEAD => self.fail(431),
                 Parsed::Partial if self.peer_done => return State::Closed,
@@ -251,8 +253,8 @@ impl Conn {
         self.start(reply, None, started);
     }
 
-    /// Starts sending `reply` to `req` (`None`: a request not parsed),
-    /// whose first byte came at `started_ns`.
+    /// Starts sending `reply` to `req` (`None`: a request not parsed, or
+    /// no access log), whose first byte came at `started_ns`.
     fn start(&mut self, reply: Reply, req: Option<&http::Request>, started_ns: u64) {
         let header = |name| req.and_then(|r| r.header(name)).map(str::to_string);
         self.out = Some(Outgoing {

@@ -11,6 +11,7 @@ pub mod procstat;
 pub mod report;
 pub mod scaling;
 pub mod servers;
+pub mod syscalls;
 pub mod targets;
 pub mod tools;
 

@@ -139,7 +139,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let wrk = bench::tools::ensure("wrk", "-v", "wrk");
     if let Err(why) = bench::tools::ensure("nginx", "-v", "nginx-light") {
         report.notes.push(format!("nginx skipped: {why}."));
-        kinds.retain(|k| *k != Kind::Nginx);
+        kinds.retain(|k| !k.is_nginx());
     }
     eprintln!("bench: writing the files");
     let files = Files::create(cli.big_mib << 20, cli.huge_mib << 20).map_err(|e| e.to_string())?;
@@ -182,6 +182,20 @@ fn run(cli: &Cli) -> Result<(), String> {
         Err(why) => report
             .notes
             .push(format!("Request-rate workloads skipped: {why}.")),
+    }
+    match bench::tools::ensure("strace", "-V", "strace") {
+        Ok(()) => {
+            eprintln!("bench: system calls per request");
+            let n = if cli.quick { 200 } else { 2000 };
+            for &kind in &kinds {
+                let calls = Server::start(kind, files.dir(), &programs, cpus.server, 1)
+                    .and_then(|s| bench::syscalls::per_request(&s, files::SMALL, n));
+                report.syscalls.push((kind, calls));
+            }
+        }
+        Err(why) => report
+            .notes
+            .push(format!("System calls per request not counted: {why}.")),
     }
     eprintln!("bench: memory while serving {} MiB", cli.huge_mib);
     report.flat = Some(flat_memory(&files, &programs, &cpus)?);

@@ -72,6 +72,8 @@ pub struct Report {
     pub tables: Vec<Table>,
     /// Multi-core scaling rows: (workers, 1 KiB req/s, 64 KiB req/s).
     pub scaling: Vec<(usize, f64, f64)>,
+    /// System calls per 1 KiB request, per server (or why not measured).
+    pub syscalls: Vec<(Kind, Result<f64, String>)>,
     /// Nanoseconds per call: (through the guest, bare syscall).
     pub call_ns: Option<(f64, f64)>,
     /// The 4 GiB check: (file bytes, guest linear memory peak, host RSS growth).
@@ -109,18 +111,19 @@ impl Report {
             let _ = writeln!(s, "\n**{}**\n", t.title);
             let _ = writeln!(
                 s,
-                "| server | {} | × native | × nginx | CPU s/GB | CPU × native | peak RSS | guest memory |",
+                "| server | {} | × native | × nginx | × nginx cached | CPU s/GB | CPU × native | peak RSS | guest memory |",
                 t.unit
             );
-            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
+            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
             for r in &t.rows {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {:.3} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {:.3} | {} | {} | {} |",
                     r.kind.label(),
                     rate(r.rate, t.unit),
                     ratio(t.rate_ratio(r.kind, Kind::Native)),
                     ratio(t.rate_ratio(r.kind, Kind::Nginx)),
+                    ratio(t.rate_ratio(r.kind, Kind::NginxCached)),
                     r.cpu_per_gb,
                     ratio(t.cpu_ratio(r.kind, Kind::Native)),
                     mib(r.peak_rss),
@@ -128,7 +131,7 @@ impl Report {
                 );
             }
             for (kind, why) in &t.skipped {
-                let _ = writeln!(s, "| {} | skipped: {why} | | | | | | |", kind.label());
+                let _ = writeln!(s, "| {} | skipped: {why} | | | | | | | |", kind.label());
             }
         }
         if !self.scaling.is_empty() {
@@ -155,6 +158,21 @@ impl Report {
             );
             let _ = writeln!(s, "| bare `sendfile(2)` from native code | {bare:.0} |");
             let _ = writeln!(s, "| ratio | {:.2}× |", guest / bare);
+        }
+        if !self.syscalls.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n**System calls per request** (1 KiB file, one keep-alive connection, `strace -c -f` on the server)\n"
+            );
+            let _ = writeln!(s, "| server | system calls per request |");
+            let _ = writeln!(s, "|---|--:|");
+            for (kind, calls) in &self.syscalls {
+                let calls = match calls {
+                    Ok(c) => format!("{c:.1}"),
+                    Err(why) => format!("not measured: {why}"),
+                };
+                let _ = writeln!(s, "| {} | {calls} |", kind.label());
+            }
         }
         if let Some((size, guest, growth)) = self.flat {
             let _ = writeln!(s, "\n**Memory while serving a {} file**\n", mib(size));

@@ -24,16 +24,20 @@ pub enum Kind {
     Splice,
     /// nginx, one worker process, `sendfile on`.
     Nginx,
+    /// The same with `open_file_cache` (its best static-file setting),
+    /// revalidating every second as the guest's open-file cache does.
+    NginxCached,
 }
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Native,
         Kind::Sendfile,
         Kind::Copy,
         Kind::Splice,
         Kind::Nginx,
+        Kind::NginxCached,
     ];
 
     /// The row label.
@@ -44,12 +48,18 @@ impl Kind {
             Kind::Copy => "guest, WASI read + write (copy)",
             Kind::Splice => "guest, WASI splice",
             Kind::Nginx => "nginx, 1 worker, sendfile on",
+            Kind::NginxCached => "nginx, same, open_file_cache on",
         }
     }
 
     /// Whether this kind runs a guest (and so reports guest memory).
     pub fn is_guest(self) -> bool {
         matches!(self, Kind::Sendfile | Kind::Copy | Kind::Splice)
+    }
+
+    /// Whether this kind is nginx.
+    pub fn is_nginx(self) -> bool {
+        matches!(self, Kind::Nginx | Kind::NginxCached)
     }
 }
 
@@ -100,8 +110,10 @@ impl Server {
                 cmd.arg(addr.to_string());
                 None
             }
-            Kind::Nginx => {
-                let conf = nginx_conf(scratch.path(), dir, addr).map_err(|e| e.to_string())?;
+            Kind::Nginx | Kind::NginxCached => {
+                let cached = kind == Kind::NginxCached;
+                let conf =
+                    nginx_conf(scratch.path(), dir, addr, cached).map_err(|e| e.to_string())?;
                 cmd.args(["nginx", "-p"])
                     .arg(scratch.path())
                     .arg("-c")
@@ -188,8 +200,18 @@ impl Drop for Server {
 
 /// An nginx configuration for one worker process in the foreground, with
 /// every path inside `scratch`; returns its path.
-fn nginx_conf(scratch: &Path, root: &Path, addr: SocketAddr) -> std::io::Result<PathBuf> {
+fn nginx_conf(
+    scratch: &Path,
+    root: &Path,
+    addr: SocketAddr,
+    cached: bool,
+) -> std::io::Result<PathBuf> {
     let s = scratch.display();
+    let cache = if cached {
+        "open_file_cache max=1000 inactive=20s;\n           open_file_cache_valid 1s;\n"
+    } else {
+        ""
+    };
     let conf = format!(
         "daemon off;\n\
          master_process off;\n\
@@ -208,6 +230,7 @@ fn nginx_conf(scratch: &Path, root: &Path, addr: SocketAddr) -> std::io::Result<
            fastcgi_temp_path {s}/fastcgi;\n\
            uwsgi_temp_path {s}/uwsgi;\n\
            scgi_temp_path {s}/scgi;\n\
+           {cache}\
            server {{ listen {addr}; root {root}; }}\n\
          }}\n",
         root = root.display()
