@@ -3,6 +3,7 @@
 //! micro-benchmark (`cargo bench -p bench`) shares [`call`].
 
 pub mod call;
+pub mod cpusplit;
 pub mod files;
 pub mod load;
 pub mod machine;
@@ -40,3 +41,6 @@ pub fn median(xs: &[f64]) -> f64 {
         (v[mid - 1] + v[mid]) / 2.0
     }
 }
+
+/// Keep-alive connections for the request-rate workloads.
+pub const CONNECTIONS: usize = 64;

@@ -48,8 +48,7 @@ enum Sub {
     },
 }
 
-/// Keep-alive connections for the request-rate workloads.
-const CONNECTIONS: usize = 64;
+use bench::CONNECTIONS;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -182,6 +181,31 @@ fn run(cli: &Cli) -> Result<(), String> {
         Err(why) => report
             .notes
             .push(format!("Request-rate workloads skipped: {why}.")),
+    }
+    let perf = bench::tools::ensure("perf", "--version", "linux-perf");
+    match (&wrk, &perf) {
+        (Ok(()), Ok(())) => {
+            eprintln!("bench: where the CPU time goes");
+            for kind in [Kind::Sendfile, Kind::Nginx] {
+                if !kinds.contains(&kind) {
+                    continue;
+                }
+                let split =
+                    Server::start(kind, files.dir(), &programs, cpus.server, 1).and_then(|s| {
+                        bench::cpusplit::measure(
+                            &s,
+                            files::SMALL,
+                            CONNECTIONS,
+                            cli.seconds,
+                            cpus.client,
+                        )
+                    });
+                report.cpu_split.push((kind, split));
+            }
+        }
+        (Err(why), _) | (_, Err(why)) => {
+            report.notes.push(format!("CPU split not measured: {why}."))
+        }
     }
     match bench::tools::ensure("strace", "-V", "strace") {
         Ok(()) => {

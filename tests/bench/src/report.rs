@@ -72,6 +72,8 @@ pub struct Report {
     pub tables: Vec<Table>,
     /// Multi-core scaling rows: (workers, 1 KiB req/s, 64 KiB req/s).
     pub scaling: Vec<(usize, f64, f64)>,
+    /// CPU shares under the 1 KiB load, per server (or why not measured).
+    pub cpu_split: Vec<(Kind, Result<crate::cpusplit::Split, String>)>,
     /// System calls per 1 KiB request, per server (or why not measured).
     pub syscalls: Vec<(Kind, Result<f64, String>)>,
     /// Nanoseconds per call: (through the guest, bare syscall).
@@ -158,6 +160,32 @@ impl Report {
             );
             let _ = writeln!(s, "| bare `sendfile(2)` from native code | {bare:.0} |");
             let _ = writeln!(s, "| ratio | {:.2}× |", guest / bare);
+        }
+        if !self.cpu_split.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n**Where the CPU time goes** (1 KiB files, {} keep-alive connections, `perf record` on the server; user space split into the guest's compiled wasm and the rest)\n",
+                crate::CONNECTIONS
+            );
+            let _ = writeln!(s, "| server | kernel | guest wasm | other user space |");
+            let _ = writeln!(s, "|---|--:|--:|--:|");
+            for (kind, split) in &self.cpu_split {
+                match split {
+                    Ok(p) => {
+                        let _ = writeln!(
+                            s,
+                            "| {} | {:.0} % | {:.0} % | {:.0} % |",
+                            kind.label(),
+                            p.kernel,
+                            p.guest,
+                            p.user
+                        );
+                    }
+                    Err(why) => {
+                        let _ = writeln!(s, "| {} | not measured: {why} | | |", kind.label());
+                    }
+                }
+            }
         }
         if !self.syscalls.is_empty() {
             let _ = writeln!(
