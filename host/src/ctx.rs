@@ -61,13 +61,10 @@ pub struct SendfileCtxBuilder {
 impl SendfileCtxBuilder {
     /// Cap on the file bytes one system call moves (nginx's
     /// `sendfile_max_chunk`). Smaller chunks share the host more fairly
-    /// between connections; larger ones cost fewer system calls.
-    ///
-    /// # Panics
-    /// If `bytes` is 0.
-    pub fn max_chunk(mut self, bytes: u64) -> Self {
-        assert!(bytes > 0, "max_chunk must be positive");
-        self.policy.max_chunk = bytes;
+    /// between connections; larger ones cost fewer system calls. Zero is
+    /// not a size a chunk can have: the type rules it out.
+    pub fn max_chunk(mut self, bytes: std::num::NonZeroU64) -> Self {
+        self.policy.max_chunk = bytes.get();
         self
     }
 

@@ -60,9 +60,33 @@ fn a_missing_component_is_one_clear_line() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("error: loading `/nonexistent/x.wasm`"),
+        err.starts_with("error: `/nonexistent/x.wasm`: no such file"),
         "{err}"
     );
+}
+
+/// Issue 12: a mistyped bundled guest lists the bundled ones; a file that
+/// is not a component gets wasmtime's whole message, not its first line;
+/// `--max-chunk 0` is refused by the flag's type.
+#[test]
+fn user_mistakes_get_complete_messages() {
+    let out = cli(&["run", "static-sever"]);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bundled: song-server, song-client, static-server"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, "not wasm at all").unwrap();
+    let out = cli(&["run", bogus.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("magic"), "{err}");
+    assert!(!err.trim_end().ends_with('['), "cut off: {err}");
+    let out = cli(&["run", PROBE, "--max-chunk", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]
@@ -111,6 +135,7 @@ fn serve_workers_share_one_port_and_report_stats_on_sigint() {
     let url = first
         .trim()
         .strip_prefix(&format!("serving {} on http://", dir.path().display()))
+        .and_then(|url| url.strip_suffix('/'))
         .unwrap();
     let addr: std::net::SocketAddr = url.parse().unwrap();
     assert_ne!(addr.port(), 0);

@@ -63,13 +63,19 @@ fn curl_get_head_types_and_bodies() {
     let head = curl_text(&["-I", &s.url("/docs/a.txt")]);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("Content-Length: 20\r\n"), "{head}");
-    assert!(head.contains("Content-Type: text/plain\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; charset=utf-8\r\n"),
+        "{head}"
+    );
     assert!(
         head.contains("Last-Modified: ") && head.contains("ETag: \""),
         "{head}"
     );
     let html = curl_text(&["-I", &s.url("/index.html")]);
-    assert!(html.contains("Content-Type: text/html\r\n"), "{html}");
+    assert!(
+        html.contains("Content-Type: text/html; charset=utf-8\r\n"),
+        "{html}"
+    );
     let big = curl(&[&s.url("/big.bin")]);
     assert!(big == std::fs::read(dir.path().join("big.bin")).unwrap());
     let log = s.log_lines();
@@ -336,4 +342,54 @@ fn small_responses_written_in_pieces_are_not_delayed() {
     let out = python(&script);
     let ms: u64 = out.trim().parse().unwrap();
     assert!(ms < 400, "20 small responses took {ms} ms");
+}
+
+/// Issue 12: `--listen` takes a bare PORT and HOST:PORT with a name; a
+/// directory whose path contains `::` is served as given; text says it
+/// is UTF-8; `--cache-control` adds the header to files' responses.
+#[test]
+fn listen_forms_odd_paths_charset_and_cache_control() {
+    use std::io::BufRead;
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("a::b");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("t.txt"), "é").unwrap();
+    for listen in ["PORT", "localhost:PORT"] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = listen.replace("PORT", &port.to_string());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+            .arg("serve")
+            .arg(&dir)
+            .args(["--listen", &listen, "--quiet"])
+            .args(["--cache-control", "max-age=60"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .trim()
+            .strip_prefix(&format!("serving {} on ", dir.display()))
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_string();
+        let ok = curl_text(&["-i", &format!("{url}t.txt")]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            url == format!("http://127.0.0.1:{port}/") || url == format!("http://[::1]:{port}/"),
+            "{url}"
+        );
+        assert!(
+            ok.contains("Content-Type: text/plain; charset=utf-8\r\n"),
+            "{ok}"
+        );
+        assert!(ok.contains("Cache-Control: max-age=60\r\n"), "{ok}");
+        assert!(ok.ends_with("\r\n\r\né"), "{ok}");
+    }
 }

@@ -60,6 +60,8 @@ pub struct Site {
     pub dotfiles: bool,
     /// Whether a directory without an index is listed (else 403).
     pub listing: bool,
+    /// A `Cache-Control` value for files' responses.
+    pub cache_control: Option<String>,
 }
 
 /// The path of `target` relative to the served directory, decoded and with
@@ -330,7 +332,9 @@ pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive:
                 Err(status) => return Reply::error(status, keep_alive, head_only),
             };
             let open = match open(&path) {
-                Ok((file, stat)) => OpenFile::new(file, path, &stat).map(Rc::new),
+                Ok((file, stat)) => {
+                    OpenFile::new(file, path, &stat, site.cache_control.as_deref()).map(Rc::new)
+                }
                 Err(status) => return Reply::error(status, keep_alive, head_only),
             };
             let Some(open) = open else {

@@ -15,6 +15,7 @@
 //! | `STATIC_ACCESS_LOG` | 1 | 0 turns the access log (standard output) off |
 //! | `STATIC_DOTFILES` | 0 | 1 serves names starting with `.` |
 //! | `STATIC_LISTING` | 0 | 1 lists directories without an index (else 403) |
+//! | `STATIC_CACHE_CONTROL` | unset | a `Cache-Control` value for files' responses |
 //! | `STATIC_BODY` | `sendfile` | how bodies are sent: `sendfile`, or the plain WASI `copy` and `splice`, for comparison |
 //! | `STATIC_WORKER` | unset | set by `wasm-sendfile serve`, which announces the server itself |
 //!
@@ -93,6 +94,10 @@ fn main() -> std::io::Result<()> {
             root,
             dotfiles: env_num("STATIC_DOTFILES", 0) != 0,
             listing: env_num("STATIC_LISTING", 0) != 0,
+            // A value with a line break would end the header early.
+            cache_control: std::env::var("STATIC_CACHE_CONTROL")
+                .ok()
+                .filter(|v| !v.is_empty() && !v.contains(['\r', '\n'])),
         },
         via,
         access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,

@@ -73,17 +73,24 @@ fn same(a: MetadataHashValue, b: MetadataHashValue) -> bool {
 
 impl OpenFile {
     /// Wraps `file`, opened by `path`, whose stat is `stat`; `None` if its
-    /// identity cannot be had.
-    pub fn new(file: File, path: String, stat: &DescriptorStat) -> Option<OpenFile> {
+    /// identity cannot be had. `cache_control` is the site's
+    /// `Cache-Control` value, if any.
+    pub fn new(
+        file: File,
+        path: String,
+        stat: &DescriptorStat,
+        cache_control: Option<&str>,
+    ) -> Option<OpenFile> {
         let identity = file.identity().ok()?;
         let (etag, modified) = validators(stat);
-        let validator_lines = format!(
+        let mut validator_lines = format!(
             "Last-Modified: {}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n",
             httpdate::fmt_http_date(modified)
         );
-        let content_type = mime_guess::from_path(&path)
-            .first_or_octet_stream()
-            .to_string();
+        if let Some(value) = cache_control {
+            validator_lines.push_str(&format!("Cache-Control: {value}\r\n"));
+        }
+        let content_type = content_type(&path);
         Some(OpenFile {
             file,
             path,
@@ -107,6 +114,22 @@ impl OpenFile {
             .descriptor()
             .stat()
             .is_ok_and(|st| Stamp::of(&st) == self.stamp)
+    }
+}
+
+/// The `Content-Type` for `path` by its extension; text types say they
+/// are UTF-8 (else browsers guess, and UTF-8 text shows garbled).
+pub fn content_type(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(
+            mime.essence_str(),
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        );
+    if textual && mime.get_param(mime_guess::mime::CHARSET).is_none() {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
     }
 }
 
@@ -194,6 +217,16 @@ impl OpenFiles {
 mod tests {
     use super::*;
     use wasi::filesystem::types::DescriptorType;
+
+    #[test]
+    fn text_types_say_utf_8() {
+        assert_eq!(content_type("/a/b.txt"), "text/plain; charset=utf-8");
+        assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("d.json"), "application/json; charset=utf-8");
+        assert_eq!(content_type("p.png"), "image/png");
+        assert_eq!(content_type("noext"), "application/octet-stream");
+    }
 
     #[test]
     fn far_future_times_are_the_last_http_date() {

@@ -58,7 +58,8 @@ pub(crate) fn one_line(e: &wasmtime::Error) -> String {
     e.chain()
         .map(|c| c.to_string())
         .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
-        .map(|m| m.lines().next().unwrap_or_default().to_string())
+        // Whole messages, on one line (wasmtime's can span several).
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join(": ")
 }

@@ -50,7 +50,7 @@ pub struct RunArgs {
     pub allow_file_targets: bool,
     /// Most file bytes per system call.
     #[arg(long, value_name = "BYTES")]
-    pub max_chunk: Option<u64>,
+    pub max_chunk: Option<std::num::NonZeroU64>,
     /// Arguments passed to the guest (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -68,8 +68,10 @@ pub struct RunArgs {
     pub stdout: Option<std::fs::File>,
 }
 
+/// `HOST::GUEST`, split at the last `::` (so a host path may contain
+/// `::`), or `HOST` for both.
 fn split_dir(spec: &str) -> (&str, &str) {
-    spec.split_once("::").unwrap_or((spec, spec))
+    spec.rsplit_once("::").unwrap_or((spec, spec))
 }
 
 impl RunArgs {
@@ -114,9 +116,6 @@ impl RunArgs {
             b = b.listener(listener.try_clone()?);
         }
         if let Some(n) = self.max_chunk {
-            if n == 0 {
-                bail!("--max-chunk must be positive");
-            }
             b = b.max_chunk(n);
         }
         Ok(self.network().apply_to_sendfile(b).build())
@@ -136,6 +135,14 @@ pub fn load(engine: &wasmtime::Engine, path: &Path) -> Result<Component> {
     match bundled {
         Some((name, bytes)) => {
             Component::new(engine, bytes).with_context(|| format!("loading bundled `{name}`"))
+        }
+        None if !path.exists() => {
+            let names: Vec<&str> = BUNDLED.iter().map(|(name, _)| *name).collect();
+            bail!(
+                "`{}`: no such file, and no bundled guest of that name (bundled: {})",
+                path.display(),
+                names.join(", ")
+            )
         }
         None => Component::from_file(engine, path)
             .with_context(|| format!("loading `{}`", path.display())),

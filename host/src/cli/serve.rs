@@ -37,8 +37,11 @@ impl Body {
 pub struct ServeArgs {
     /// The directory to serve (read-only to the guest).
     dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    /// Where to listen: PORT (on 127.0.0.1), HOST:PORT (a name such as
+    /// `localhost` is looked up; its first address is taken) or
+    /// [IPv6]:PORT.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR",
+          value_parser = listen_addr)]
     listen: std::net::SocketAddr,
     /// Guest instances serving in parallel [default: the number of cores].
     #[arg(long, value_name = "N")]
@@ -83,6 +86,10 @@ pub struct ServeArgs {
     /// List the entries of a directory without an index (else 403).
     #[arg(long)]
     listing: bool,
+    /// A `Cache-Control` header for files' responses (200, 206, 304),
+    /// e.g. `max-age=3600`.
+    #[arg(long, value_name = "VALUE", value_parser = header_value)]
+    cache_control: Option<String>,
     /// How bodies are sent; `copy` and `splice` exist to compare against.
     #[arg(long, value_enum, default_value_t = Body::Sendfile)]
     body: Body,
@@ -99,6 +106,29 @@ pub enum Dotfiles {
     Deny,
     /// Served like any file.
     Allow,
+}
+
+/// `--listen`: PORT, HOST:PORT (names looked up) or [IPv6]:PORT.
+fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("`{s}`: {e} (expected PORT, HOST:PORT or [IPv6]:PORT)"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` names no address"))
+}
+
+/// A header value: no line breaks (they would end the header early).
+fn header_value(s: &str) -> Result<String, String> {
+    if s.contains(['\r', '\n']) || s.is_empty() {
+        return Err("a header value must be one non-empty line".into());
+    }
+    Ok(s.to_string())
 }
 
 /// Where the access log goes.
@@ -151,6 +181,10 @@ impl ServeArgs {
                     u8::from(self.dotfiles == Dotfiles::Allow)
                 ),
                 format!("STATIC_LISTING={}", u8::from(self.listing)),
+                format!(
+                    "STATIC_CACHE_CONTROL={}",
+                    self.cache_control.as_deref().unwrap_or("")
+                ),
             ],
             allow_bind: vec![AddrRule::exact(self.listen)],
             allow_connect: Vec::new(),
@@ -260,7 +294,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     for i in 0..workers {
         memory.push(start(i)?);
     }
-    println!("serving {} on http://{}", args.dir.display(), args.listen);
+    println!("serving {} on http://{}/", args.dir.display(), args.listen);
     let mut deaths = Deaths::default();
     let mut signals = Signals::new()?;
     let result = loop {

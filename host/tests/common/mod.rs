@@ -51,7 +51,10 @@ impl Server {
             }
         });
         let first = log.recv_timeout(TIMEOUT).expect("server started");
-        assert_eq!(first, format!("serving {} on http://{addr}", dir.display()));
+        assert_eq!(
+            first,
+            format!("serving {} on http://{addr}/", dir.display())
+        );
         Server { child, addr, log }
     }
 

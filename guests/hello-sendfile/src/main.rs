@@ -1,0 +1,53 @@
+//! A complete guest: answers each connection on ADDR with an HTTP response
+//! whose body is FILE, sent by the sendfile capability, for N connections.
+//!
+//! `hello-sendfile FILE ADDR N`, with FILE inside a preopened directory
+//! and ADDR allowed to bind, e.g.
+//! `wasm-sendfile run hello-sendfile.wasm --dir-ro public::/public
+//! --allow-bind 127.0.0.1:8080 -- /public/index.html 127.0.0.1:8080 10`.
+//!
+//! Its `Cargo.toml`, built with `cargo build --target wasm32-wasip2`:
+//!
+//! ```toml
+//! [dependencies]
+//! wasm-sendfile-sdk = { path = "path/to/wasm-sendfile/guest-sdk" }
+//! ```
+
+use std::io::{Error, ErrorKind, Read};
+use wasm_sendfile_sdk::SendFile;
+use wasm_sendfile_sdk::fs::File;
+use wasm_sendfile_sdk::net::TcpListener;
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [path, addr, n] = args.as_slice() else {
+        return Err(Error::new(ErrorKind::InvalidInput, "usage: FILE ADDR N"));
+    };
+    let addr = addr
+        .parse()
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
+    let n: usize = n
+        .parse()
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
+    let listener = TcpListener::bind(addr)?;
+    for _ in 0..n {
+        let (mut stream, _peer) = listener.accept()?;
+        // Read the request (this example answers whatever it is, unless
+        // the client closed without one).
+        let mut request = [0u8; 1024];
+        if stream.read(&mut request)? == 0 {
+            continue;
+        }
+        let file = File::open(path)?;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            file.len()?
+        );
+        // Head, then the whole file from offset 0; `send` waits while the
+        // socket is full and returns once everything went out (a short
+        // count only at an error, with the bytes sent before it).
+        let sent = SendFile::new(&file).header(head).to_eof().send(&stream)?;
+        println!("sent {} bytes ({} of the file)", sent.total, sent.file);
+    }
+    Ok(())
+}
