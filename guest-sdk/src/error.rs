@@ -22,10 +22,18 @@ pub(crate) fn fs(code: FsCode) -> io::Error {
         FsCode::NotEmpty => ErrorKind::DirectoryNotEmpty,
         _ => ErrorKind::Other,
     };
-    io::Error::new(kind, format!("filesystem: {code:?}"))
+    io::Error::new(kind, code.name())
 }
 
-/// A `wasi:sockets` error as an `io::Error`.
+/// A `wasi:sockets` error as an `io::Error` that says what was tried:
+/// `access-denied: bind 127.0.0.1:9000`.
+pub(crate) fn net_at(code: NetCode, op: &str, addr: std::net::SocketAddr) -> io::Error {
+    let e = net(code);
+    io::Error::new(e.kind(), format!("{}: {op} {addr}", code.name()))
+}
+
+/// A `wasi:sockets` error as an `io::Error`, with the code's WIT name as
+/// its message (`would-block`, `access-denied`, ...).
 pub(crate) fn net(code: NetCode) -> io::Error {
     let kind = match code {
         NetCode::AccessDenied => ErrorKind::PermissionDenied,
@@ -43,7 +51,7 @@ pub(crate) fn net(code: NetCode) -> io::Error {
         NetCode::InvalidState => ErrorKind::NotConnected,
         _ => ErrorKind::Other,
     };
-    io::Error::new(kind, format!("sockets: {code:?}"))
+    io::Error::new(kind, code.name())
 }
 
 /// A stream failure as an `io::Error` (a closed stream is not an error for

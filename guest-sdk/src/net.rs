@@ -53,23 +53,26 @@ fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
     }
 }
 
-fn new_socket(addr: &SocketAddr) -> io::Result<TcpSocket> {
+fn new_socket(addr: &SocketAddr, op: &str) -> io::Result<TcpSocket> {
     let family = match addr {
         SocketAddr::V4(_) => IpAddressFamily::Ipv4,
         SocketAddr::V6(_) => IpAddressFamily::Ipv6,
     };
-    wasi::sockets::tcp_create_socket::create_tcp_socket(family).map_err(error::net)
+    wasi::sockets::tcp_create_socket::create_tcp_socket(family)
+        .map_err(|code| error::net_at(code, op, *addr))
 }
 
-/// Calls `op` until it stops saying `would-block`, waiting on `pollable`.
+/// Calls `op` until it stops saying `would-block`, waiting on `pollable`;
+/// errors say they come from `what` at `addr`.
 fn until_ready<T>(
     pollable: &Pollable,
+    (what, addr): (&str, SocketAddr),
     mut op: impl FnMut() -> Result<T, ErrorCode>,
 ) -> io::Result<T> {
     loop {
         match op() {
             Err(ErrorCode::WouldBlock) => pollable.block(),
-            other => return other.map_err(error::net),
+            other => return other.map_err(|code| error::net_at(code, what, addr)),
         }
     }
 }
@@ -82,22 +85,28 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds to `addr` and listens (the host's policy must allow `addr`).
+    /// Errors name the step and the address: `access-denied: bind
+    /// 127.0.0.1:9000`.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-        let socket = new_socket(&addr)?;
+        let socket = new_socket(&addr, "bind")?;
         let network = wasi::sockets::instance_network::instance_network();
         let ready = socket.subscribe();
         socket
             .start_bind(&network, to_wasi(addr))
-            .map_err(error::net)?;
-        until_ready(&ready, || socket.finish_bind())?;
-        socket.start_listen().map_err(error::net)?;
-        until_ready(&ready, || socket.finish_listen())?;
+            .map_err(|code| error::net_at(code, "bind", addr))?;
+        until_ready(&ready, ("bind", addr), || socket.finish_bind())?;
+        socket
+            .start_listen()
+            .map_err(|code| error::net_at(code, "listen", addr))?;
+        until_ready(&ready, ("listen", addr), || socket.finish_listen())?;
         Ok(TcpListener { ready, socket })
     }
 
     /// Waits for the next connection.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, input, output) = until_ready(&self.ready, || self.socket.accept())?;
+        let here = self.local_addr()?;
+        let (socket, input, output) =
+            until_ready(&self.ready, ("accept on", here), || self.socket.accept())?;
         let stream = TcpStream::from_parts(socket, input, output);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -138,16 +147,17 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr` (the host's policy must allow `addr`).
+    /// Connects to `addr` (the host's policy must allow `addr`). Errors
+    /// name the address: `connection-refused: connect 127.0.0.1:9000`.
     pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = new_socket(&addr)?;
+        let socket = new_socket(&addr, "connect")?;
         let network = wasi::sockets::instance_network::instance_network();
         socket
             .start_connect(&network, to_wasi(addr))
-            .map_err(error::net)?;
+            .map_err(|code| error::net_at(code, "connect", addr))?;
         let (input, output) = {
             let ready = socket.subscribe();
-            until_ready(&ready, || socket.finish_connect())?
+            until_ready(&ready, ("connect", addr), || socket.finish_connect())?
         };
         Ok(TcpStream::from_parts(socket, input, output))
     }

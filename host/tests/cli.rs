@@ -87,6 +87,18 @@ fn user_mistakes_get_complete_messages() {
     assert!(!err.trim_end().ends_with('['), "cut off: {err}");
     let out = cli(&["run", PROBE, "--max-chunk", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for bad in ["", " ", "a\x1bb", "a\rb"] {
+        let out = cli(&["serve", ".", "--cache-control", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+    // A refused bind: the guest (through the SDK) names the step and the
+    // address; the host says which policy refused it.
+    let hello = wasm_sendfile_artifacts::HELLO_SENDFILE;
+    let out = cli(&["run", hello, "--", "/x", "127.0.0.1:9", "1"]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("access-denied: bind 127.0.0.1:9"), "{err}");
+    assert!(err.contains("not allowed by the host's policy"), "{err}");
 }
 
 #[test]

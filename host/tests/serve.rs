@@ -393,3 +393,66 @@ fn listen_forms_odd_paths_charset_and_cache_control() {
         assert!(ok.ends_with("\r\n\r\né"), "{ok}");
     }
 }
+
+/// Issue 12: pre-compressed siblings (nginx's `gzip_static`, for br and
+/// gzip) are sent when the client accepts them, with `Content-Encoding`
+/// and `Vary`; curl `--compressed` gets the original back.
+#[test]
+fn precompressed_siblings_are_sent_to_clients_that_accept_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let css = "body { color: #333; }\n".repeat(200);
+    std::fs::write(dir.path().join("style.css"), &css).unwrap();
+    let gz = dir.path().join("style.css.gz");
+    python(&format!(
+        "import gzip\nopen({:?}, 'wb').write(gzip.compress(open({:?}, 'rb').read()))\n",
+        gz.display().to_string(),
+        dir.path().join("style.css").display().to_string()
+    ));
+    std::fs::write(dir.path().join("style.css.br"), "BROTLI BYTES").unwrap();
+    let s = Server::start(dir.path(), &["--quiet"]);
+    let get = |accept: &str| {
+        let accept = if accept.is_empty() {
+            String::new()
+        } else {
+            format!("Accept-Encoding: {accept}\r\n")
+        };
+        let req =
+            format!("GET /style.css HTTP/1.1\r\nHost: x\r\n{accept}Connection: close\r\n\r\n");
+        let mut conn = TcpStream::connect(s.addr).unwrap();
+        conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+        conn.write_all(req.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).unwrap();
+        let at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        (
+            String::from_utf8_lossy(&got[..at]).into_owned(),
+            got[at..].to_vec(),
+        )
+    };
+    let (head, body) = get("gzip, deflate");
+    assert!(head.contains("\r\nContent-Encoding: gzip\r\n"), "{head}");
+    assert!(head.contains("\r\nVary: Accept-Encoding\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nContent-Type: text/css; charset=utf-8\r\n"),
+        "{head}"
+    );
+    assert_eq!(body, std::fs::read(&gz).unwrap());
+    let (head, body) = get("gzip, br");
+    assert!(head.contains("\r\nContent-Encoding: br\r\n"), "{head}");
+    assert_eq!(body, b"BROTLI BYTES");
+    for refused in ["", "identity", "gzip;q=0, br;q=0"] {
+        let (head, body) = get(refused);
+        assert!(!head.contains("Content-Encoding"), "{refused}: {head}");
+        assert!(head.contains("\r\nVary: Accept-Encoding\r\n"), "{head}");
+        assert_eq!(body, css.as_bytes());
+    }
+    // A sibling removed is noticed within about a second.
+    std::fs::remove_file(dir.path().join("style.css.br")).unwrap();
+    let start = Instant::now();
+    while get("br").1 != css.as_bytes() {
+        assert!(start.elapsed() < Duration::from_millis(1500), "still br");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // With only the real gzip sibling left, curl decodes it to the CSS.
+    assert_eq!(curl_text(&["--compressed", &s.url("/style.css")]), css);
+}

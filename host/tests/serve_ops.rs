@@ -599,3 +599,72 @@ fn cached_files_that_change_are_noticed_within_a_second() {
         "removal",
     );
 }
+
+/// A directory's index is cached too, and a new `index.html` beside the
+/// served `index.htm` is noticed within about a second.
+#[test]
+fn cached_directory_indexes_follow_a_new_index() {
+    let dir = site();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("d/index.htm"), "old").unwrap();
+    let s = Server::start(dir.path(), &["--workers", "1", "--quiet"]);
+    let body = || {
+        let resp = raw(s.addr, b"GET /d/ HTTP/1.0\r\n\r\n");
+        resp.split_once("\r\n\r\n").unwrap().1.to_string()
+    };
+    assert_eq!(body(), "old");
+    assert_eq!(body(), "old");
+    std::fs::write(dir.path().join("d/index.html"), "new").unwrap();
+    let start = Instant::now();
+    while body() != "new" {
+        assert!(start.elapsed() < Duration::from_millis(1500), "not noticed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Out of descriptors, a file that exists is 503 (try again), never 404;
+/// the open-file cache gives descriptors back.
+#[test]
+fn out_of_descriptors_files_are_503_not_404() {
+    let dir = site();
+    for i in 0..150 {
+        std::fs::write(dir.path().join(format!("f{i}.txt")), format!("{i}")).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let script = format!(
+        "ulimit -n 96 && exec '{}' serve '{}' --listen {addr} --workers 1 --quiet",
+        env!("CARGO_BIN_EXE_wasm-sendfile"),
+        dir.path().display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..150 {
+        let resp = raw(addr, format!("GET /f{i}.txt HTTP/1.0\r\n\r\n").as_bytes());
+        let status = resp.get(9..12).unwrap_or("none").to_string();
+        if status == "200" {
+            assert!(resp.ends_with(&format!("\r\n\r\n{i}")), "{resp}");
+        }
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!statuses.contains_key("404"), "{statuses:?}");
+    assert!(
+        statuses.get("200").copied().unwrap_or(0) >= 100,
+        "{statuses:?}"
+    );
+}

@@ -3,7 +3,8 @@
 
 use crate::http::{self, Head, Request};
 use crate::listing;
-use crate::open_files::{OpenFile, OpenFiles};
+use crate::open_files::{OpenFile, OpenFiles, content_type};
+use crate::precompressed;
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -62,6 +63,22 @@ pub struct Site {
     pub listing: bool,
     /// A `Cache-Control` value for files' responses.
     pub cache_control: Option<String>,
+}
+
+impl Site {
+    /// The header lines a file's responses carry besides its validators:
+    /// `Vary`, `Cache-Control` if set, and `Content-Encoding` for a
+    /// pre-compressed sibling.
+    fn extra_lines(&self, coding: Option<&str>) -> String {
+        let mut lines = precompressed::VARY.to_string();
+        if let Some(value) = &self.cache_control {
+            lines.push_str(&format!("Cache-Control: {value}\r\n"));
+        }
+        if let Some(coding) = coding {
+            lines.push_str(&format!("Content-Encoding: {coding}\r\n"));
+        }
+        lines
+    }
 }
 
 /// The path of `target` relative to the served directory, decoded and with
@@ -155,11 +172,14 @@ fn find(site: &Site, rel: &str) -> Result<Found, u16> {
     }
 }
 
-/// The status for a filesystem error.
+/// The status for a filesystem error: 404 for a name that leads nowhere,
+/// 403 for one not allowed, 503 for anything else (out of descriptors,
+/// say: the file is there, the server cannot open it now).
 fn status_of(e: std::io::Error) -> u16 {
     match e.kind() {
         ErrorKind::PermissionDenied => 403,
-        _ => 404,
+        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidInput => 404,
+        _ => 503,
     }
 }
 
@@ -304,6 +324,64 @@ fn if_range_holds(req: &Request, etag: &str, modified: SystemTime) -> bool {
     }
 }
 
+/// The pre-compressed sibling of `open` (the file `rel` names) with
+/// `suffix`, served with `Content-Encoding: coding`, if it is a regular
+/// file: from the cache, or looked up (a missing one is remembered for a
+/// second).
+fn sibling(
+    site: &Site,
+    open_files: &mut OpenFiles,
+    rel: &str,
+    open: &Rc<OpenFile>,
+    coding: &str,
+    suffix: &str,
+    now: u64,
+) -> Option<Rc<OpenFile>> {
+    let key = format!("{rel}\0{coding}");
+    if let Some(found) = open_files.get(&key, now, OpenFile::still_valid) {
+        return Some(found);
+    }
+    if open_files.known_absent(&key, now) {
+        return None;
+    }
+    let path = format!("{}{suffix}", open.path);
+    let regular = metadata(&path).is_ok_and(|st| st.type_ == DescriptorType::RegularFile);
+    let content_type = Some(open.content_type.clone());
+    let found = regular
+        .then(|| open_file(site, open_files, path, Some(coding), content_type).ok())
+        .flatten();
+    match &found {
+        Some(found) => open_files.insert(&key, found.clone(), now),
+        None => open_files.insert_absent(&key, now),
+    }
+    found
+}
+
+/// Opens the regular file at `path` for the cache, with its header lines
+/// (`coding`: a pre-compressed sibling's; `content_type`: the original's,
+/// else by `path`). Out of descriptors, the cache sheds entries and the
+/// open is tried once more.
+fn open_file(
+    site: &Site,
+    open_files: &mut OpenFiles,
+    path: String,
+    coding: Option<&str>,
+    content_type: Option<String>,
+) -> Result<Rc<OpenFile>, u16> {
+    let (file, stat) = match open(&path) {
+        Err(503) => {
+            open_files.shed();
+            open(&path)?
+        }
+        other => other?,
+    };
+    let content_type = content_type.unwrap_or_else(|| self::content_type(&path));
+    let lines = site.extra_lines(coding);
+    OpenFile::new(file, path, &stat, &lines, content_type)
+        .map(Rc::new)
+        .ok_or(503)
+}
+
 /// The reply to `req` for `site`, from the open-file cache when it can.
 pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive: bool) -> Reply {
     let head_only = req.method == "HEAD";
@@ -315,9 +393,11 @@ pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive:
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
     let now = wasi::clocks::monotonic_clock::now();
-    let cached = (!rel.ends_with('/'))
-        .then(|| open_files.get(&rel, now))
-        .flatten();
+    // A directory's entry is its index: still the same one?
+    let same_index = |open: &OpenFile| {
+        !rel.ends_with('/') || matches!(find(site, &rel), Ok(Found::File(p)) if p == open.path)
+    };
+    let cached = open_files.get(&rel, now, |open| same_index(open) && open.still_valid());
     let open = match cached {
         Some(open) => open,
         None => {
@@ -331,21 +411,18 @@ pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive:
                 }
                 Err(status) => return Reply::error(status, keep_alive, head_only),
             };
-            let open = match open(&path) {
-                Ok((file, stat)) => {
-                    OpenFile::new(file, path, &stat, site.cache_control.as_deref()).map(Rc::new)
-                }
+            let open = match open_file(site, open_files, path, None, None) {
+                Ok(open) => open,
                 Err(status) => return Reply::error(status, keep_alive, head_only),
             };
-            let Some(open) = open else {
-                return Reply::error(404, keep_alive, head_only);
-            };
-            if !rel.ends_with('/') {
-                open_files.insert(&rel, open.clone(), now);
-            }
+            open_files.insert(&rel, open.clone(), now);
             open
         }
     };
+    let open = precompressed::accepted(req)
+        .into_iter()
+        .find_map(|(coding, suffix)| sibling(site, open_files, &rel, &open, coding, suffix, now))
+        .unwrap_or(open);
     let (etag, modified, size) = (open.etag.as_str(), open.modified, open.size);
     if precondition_failed(req, etag, modified) {
         return Reply::error(412, keep_alive, head_only);

@@ -32,6 +32,7 @@ mod http;
 mod listing;
 mod log;
 mod open_files;
+mod precompressed;
 
 use conn::{Conn, State};
 use std::cell::{Cell, RefCell};
@@ -94,10 +95,11 @@ fn main() -> std::io::Result<()> {
             root,
             dotfiles: env_num("STATIC_DOTFILES", 0) != 0,
             listing: env_num("STATIC_LISTING", 0) != 0,
-            // A value with a line break would end the header early.
+            // No control characters (a line break would end the header).
             cache_control: std::env::var("STATIC_CACHE_CONTROL")
                 .ok()
-                .filter(|v| !v.is_empty() && !v.contains(['\r', '\n'])),
+                .map(|v| v.trim_matches([' ', '\t']).to_string())
+                .filter(|v| !v.is_empty() && !v.chars().any(|c| c.is_control() && c != '\t')),
         },
         via,
         access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,

@@ -4,22 +4,23 @@
 //!
 //! - **Revalidation.** An entry is trusted for [`VALID_NS`] (one second)
 //!   after it was last checked; after that, the next request checks that
-//!   the name still leads to the same file (`metadata-hash-at`, which tells
-//!   a file renamed over it) and that the open file's size and times are
-//!   unchanged (`stat`). A changed, replaced or removed file is noticed
-//!   within a second; it is then looked up afresh.
+//!   the name still opens, to the same file (`metadata-hash`, which tells
+//!   a file renamed over it), and that the open file's size and
+//!   modification time are unchanged (`stat`). A changed, replaced,
+//!   removed or no longer readable file is noticed within a second; it is
+//!   then looked up afresh. A directory's entry (its index) is also looked
+//!   up again then, so a new `index.html` is noticed as well.
 //! - **Bounds.** At most [`MAX_ENTRIES`] files (descriptors) per worker: the
 //!   least recently used one makes room. Entries unused for [`INACTIVE_NS`]
 //!   are closed (nginx's `inactive`).
-//! - Only names of files are cached, not directories resolved to their
-//!   index: whether `index.html` or `index.htm` answers must be looked up
-//!   each time.
+//! - A file that cannot be opened for want of descriptors makes the
+//!   least recently used entries close (see [`OpenFiles::shed`]).
 
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wasi::filesystem::types::{DescriptorStat, MetadataHashValue};
-use wasm_sendfile_sdk::fs::{self, File};
+use wasm_sendfile_sdk::fs::File;
 
 /// How long an entry is trusted without a check.
 pub const VALID_NS: u64 = 1_000_000_000;
@@ -73,13 +74,15 @@ fn same(a: MetadataHashValue, b: MetadataHashValue) -> bool {
 
 impl OpenFile {
     /// Wraps `file`, opened by `path`, whose stat is `stat`; `None` if its
-    /// identity cannot be had. `cache_control` is the site's
-    /// `Cache-Control` value, if any.
+    /// identity cannot be had. `extra_lines` (each ending in CRLF) go with
+    /// the validators (`Cache-Control`, `Vary`, `Content-Encoding`);
+    /// `content_type` is the `Content-Type` value.
     pub fn new(
         file: File,
         path: String,
         stat: &DescriptorStat,
-        cache_control: Option<&str>,
+        extra_lines: &str,
+        content_type: String,
     ) -> Option<OpenFile> {
         let identity = file.identity().ok()?;
         let (etag, modified) = validators(stat);
@@ -87,10 +90,7 @@ impl OpenFile {
             "Last-Modified: {}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n",
             httpdate::fmt_http_date(modified)
         );
-        if let Some(value) = cache_control {
-            validator_lines.push_str(&format!("Cache-Control: {value}\r\n"));
-        }
-        let content_type = content_type(&path);
+        validator_lines.push_str(extra_lines);
         Some(OpenFile {
             file,
             path,
@@ -104,16 +104,21 @@ impl OpenFile {
         })
     }
 
-    /// Whether `path` still names this file, unchanged.
-    fn still_valid(&self) -> bool {
-        let renamed_over = !fs::identity(&self.path).is_ok_and(|id| same(id, self.identity));
-        if renamed_over {
-            return false;
-        }
-        self.file
-            .descriptor()
-            .stat()
-            .is_ok_and(|st| Stamp::of(&st) == self.stamp)
+    /// Whether `path` still leads to this file, unchanged and still
+    /// readable: the name is opened again (so a permission taken away is
+    /// noticed, and a file renamed over it has another identity), and the
+    /// open file's size and modification time are compared. The new
+    /// descriptor is closed; the old one stays in use.
+    pub fn still_valid(&self) -> bool {
+        let same_file = File::open(&self.path)
+            .and_then(|again| again.identity())
+            .is_ok_and(|id| same(id, self.identity));
+        same_file
+            && self
+                .file
+                .descriptor()
+                .stat()
+                .is_ok_and(|st| Stamp::of(&st) == self.stamp)
     }
 }
 
@@ -161,26 +166,50 @@ struct Entry {
     used_ns: u64,
 }
 
-/// The cache, keyed by the request's normalized path.
+/// The cache, keyed by the request's normalized path (and, for a
+/// pre-compressed sibling, its encoding).
 #[derive(Default)]
 pub struct OpenFiles {
     entries: HashMap<String, Entry>,
+    /// Names found missing, and when: looked up again after [`VALID_NS`]
+    /// (pre-compressed siblings that most files do not have).
+    absent: HashMap<String, u64>,
 }
 
 impl OpenFiles {
-    /// The file cached for `rel`, checked if its last check is older than
-    /// [`VALID_NS`] (and dropped if it changed).
-    pub fn get(&mut self, rel: &str, now: u64) -> Option<Rc<OpenFile>> {
-        let entry = self.entries.get_mut(rel)?;
+    /// The file cached for `key`, checked by `still_good` if its last check
+    /// is older than [`VALID_NS`] (and dropped if that fails).
+    pub fn get(
+        &mut self,
+        key: &str,
+        now: u64,
+        still_good: impl FnOnce(&OpenFile) -> bool,
+    ) -> Option<Rc<OpenFile>> {
+        let entry = self.entries.get_mut(key)?;
         if now.saturating_sub(entry.checked_ns) >= VALID_NS {
-            if !entry.open.still_valid() {
-                self.entries.remove(rel);
+            if !still_good(&entry.open) {
+                self.entries.remove(key);
                 return None;
             }
             entry.checked_ns = now;
         }
         entry.used_ns = now;
         Some(entry.open.clone())
+    }
+
+    /// Closes the least recently used quarter of the entries (at least
+    /// one), for descriptors: the process has run out of them.
+    pub fn shed(&mut self) {
+        let mut by_use: Vec<(u64, String)> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (e.used_ns, k.clone()))
+            .collect();
+        by_use.sort_unstable();
+        let n = (by_use.len() / 4).max(1);
+        for (_, key) in by_use.into_iter().take(n) {
+            self.entries.remove(&key);
+        }
     }
 
     /// Caches `open` for `rel` (checked at `now`), making room if need be.
@@ -205,11 +234,30 @@ impl OpenFiles {
         );
     }
 
+    /// Whether `key` was found missing less than [`VALID_NS`] ago.
+    pub fn known_absent(&self, key: &str, now: u64) -> bool {
+        self.absent
+            .get(key)
+            .is_some_and(|t| now.saturating_sub(*t) < VALID_NS)
+    }
+
+    /// Records that `key` is missing at `now`.
+    pub fn insert_absent(&mut self, key: &str, now: u64) {
+        if self.absent.len() >= MAX_ENTRIES {
+            self.absent.retain(|_, t| now.saturating_sub(*t) < VALID_NS);
+            if self.absent.len() >= MAX_ENTRIES {
+                self.absent.clear();
+            }
+        }
+        self.absent.insert(key.to_string(), now);
+    }
+
     /// Closes the entries unused for [`INACTIVE_NS`] (their descriptors go
     /// once no response uses them).
     pub fn sweep(&mut self, now: u64) {
         self.entries
             .retain(|_, e| now.saturating_sub(e.used_ns) < INACTIVE_NS);
+        self.absent.retain(|_, t| now.saturating_sub(*t) < VALID_NS);
     }
 }
 

@@ -123,10 +123,12 @@ fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` names no address"))
 }
 
-/// A header value: no line breaks (they would end the header early).
+/// A header value (RFC 9110 §5.5): visible characters, spaces and tabs,
+/// trimmed; no control characters (a line break would end the header).
 fn header_value(s: &str) -> Result<String, String> {
-    if s.contains(['\r', '\n']) || s.is_empty() {
-        return Err("a header value must be one non-empty line".into());
+    let s = s.trim_matches([' ', '\t']);
+    if s.is_empty() || s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("a header value must be visible characters and spaces, not empty".into());
     }
     Ok(s.to_string())
 }

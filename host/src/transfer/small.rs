@@ -88,22 +88,29 @@ fn read_cached(req: &Request) -> Option<Vec<u8>> {
     if !req.zero_copy || req.no_cache || req.headers.len() + req.trailers.len() >= MAX_BUFFERS {
         return None;
     }
-    let want = match (req.count, req.size) {
-        (Some(count), _) => count,
-        (None, Some(size)) => size.saturating_sub(req.offset),
+    // To the end of the file: the size checked at the call may be stale,
+    // so read up to the limit and take the bytes only if they end where
+    // the file ends now (a file that grew takes the zero-copy path, which
+    // follows the end).
+    let limit = SMALL_RANGE.min(req.max_chunk);
+    let (want, to_eof) = match (req.count, req.size) {
+        (Some(count), _) => (count, false),
+        (None, Some(size)) => (size.saturating_sub(req.offset), true),
         (None, None) => return None,
     };
-    if want == 0 || want > SMALL_RANGE.min(req.max_chunk) {
+    if want == 0 || want > limit {
         return None;
     }
     let fd = req.source.as_fd();
-    let mut data = vec![0u8; want as usize];
+    let len = if to_eof { limit } else { want };
+    let mut data = vec![0u8; len as usize];
     let n = sys::file::pread_cached(fd, &mut data, req.offset).ok()?;
     if n == 0 {
         return None;
     }
-    if (n as u64) < want {
-        // Short: the end of the file, or pages not cached.
+    if to_eof || (n as u64) < want {
+        // Short, or to the end: only the end of the file may stop it (not
+        // pages missing from the cache).
         let size = sys::file::info(fd).ok()?.size;
         if req.offset + n as u64 != size {
             return None;
