@@ -60,6 +60,18 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// This target once `written` bytes of a transfer went to it: a file
+    /// target's offset moves past them; a socket is a stream.
+    fn after(self, written: u64) -> Self {
+        match self {
+            Target::File { descriptor, offset } => Target::File {
+                descriptor,
+                offset: offset.saturating_add(written),
+            },
+            socket => socket,
+        }
+    }
+
     fn raw(self) -> raw::Target<'a> {
         match self {
             Target::Socket(s) => raw::Target::Socket(s),
@@ -371,6 +383,10 @@ impl<'a> SendFile<'a> {
     }
 
     /// Sends everything outstanding, waiting while the socket is full.
+    ///
+    /// A file target names where the transfer's first byte goes: pass the
+    /// same target to every call of a transfer, and a call resumed after a
+    /// partial one (an error, say `no-space`) writes after what went before.
     pub fn send<'t>(&mut self, target: impl Into<Target<'t>>) -> Result<Sent, SendError> {
         self.call(true, target.into())
     }
@@ -401,6 +417,9 @@ impl<'a> SendFile<'a> {
             None => raw::Count::ToEof,
         };
         let offset = self.offset + self.sent_file;
+        // A file target is written positionally: a resumed transfer goes on
+        // where it stopped, after what it wrote before.
+        let target = target.after(self.sent().total);
         let call = if blocking {
             raw::blocking_send_file
         } else {

@@ -60,10 +60,56 @@ fn file_size_limit_is_no_space_not_a_signal() {
     assert!(written[1..] == pattern(1 << 20)[..limit as usize - 1]);
 }
 
+/// Issue 12: a file-target transfer resumed after `no-space` (the limit
+/// raised meanwhile) writes the rest after what it wrote, not again at the
+/// target's first offset.
+fn a_resumed_file_transfer_goes_on_where_it_stopped() {
+    let set_limit = |current| {
+        rustix::process::setrlimit(
+            rustix::process::Resource::Fsize,
+            rustix::process::Rlimit {
+                current,
+                maximum: None,
+            },
+        )
+        .unwrap();
+    };
+    // No limit while the source is written (an earlier test set one).
+    set_limit(None);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let data = pattern(1 << 20);
+    std::fs::write(dir.path().join("src"), &data).unwrap();
+    set_limit(Some(100_000));
+    let lift = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        set_limit(None);
+    });
+    let out = Guest::new(guests::PROBE)
+        .dir(dir.path(), "/data")
+        .policy(|p| p.allow_file_targets(true))
+        .args(["send", "file=/data/src", "to-file=/data/dst", "header=H"])
+        .args(["retry-after-ms=1000"])
+        .run();
+    lift.join().unwrap();
+    assert_eq!(out.field("err", "code"), "no-space", "{out:#?}");
+    assert_eq!(
+        out.line("ok"),
+        format!(
+            "ok total={} file={} complete=true",
+            (1 << 20) - 99_999,
+            (1 << 20) - 99_999
+        )
+    );
+    let written = std::fs::read(dir.path().join("dst")).unwrap();
+    assert_eq!(written.len(), 1 + (1 << 20));
+    assert_eq!(written[0], b'H');
+    assert!(written[1..] == data[..], "the rest went elsewhere");
+}
+
 fn main() {
     default_disposition(libc::SIGPIPE);
     default_disposition(libc::SIGXFSZ);
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 3] = [
         (
             "broken_pipe_is_an_error_not_a_signal",
             broken_pipe_is_an_error_not_a_signal,
@@ -72,10 +118,14 @@ fn main() {
             "file_size_limit_is_no_space_not_a_signal",
             file_size_limit_is_no_space_not_a_signal,
         ),
+        (
+            "a_resumed_file_transfer_goes_on_where_it_stopped",
+            a_resumed_file_transfer_goes_on_where_it_stopped,
+        ),
     ];
     for (name, test) in tests {
         test();
         println!("test {name} ... ok");
     }
-    println!("2 passed, 0 failed");
+    println!("3 passed, 0 failed");
 }

@@ -106,7 +106,8 @@ fn transfer<'a>(args: &Args, file: &'a File) -> SendFile<'a> {
 /// `send`: one transfer to a socket (connect=ADDR) or a file
 /// (to-file=PATH, at=OFFSET). `prefix=S` writes S to the socket's stream
 /// first; `nonblocking` uses `try_send`; `hold-ms=N` keeps the socket open
-/// N ms after the transfer.
+/// N ms after the transfer; `retry-after-ms=N` (file targets) resumes the
+/// transfer N ms after an error.
 fn send(args: &Args) -> std::io::Result<()> {
     let file = open_source(args)?;
     let mut t = transfer(args, &file);
@@ -116,10 +117,20 @@ fn send(args: &Args) -> std::io::Result<()> {
             _ => File::options().write(true).create(true).open(path)?,
         };
         let target = Target::file(&out, args.num("at").unwrap_or(0));
-        if args.flag("nonblocking") {
+        let first = if args.flag("nonblocking") {
             t.try_send(target)
         } else {
             t.send(target)
+        };
+        match args.num("retry-after-ms") {
+            // `retry-after-ms=N`: after an error, report it, wait, and
+            // resume the same transfer to the same target.
+            Some(ms) if first.is_err() => {
+                report(&first);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                t.send(target)
+            }
+            _ => first,
         }
     } else {
         let stream = TcpStream::connect(args.addr())?;
