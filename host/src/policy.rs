@@ -210,6 +210,27 @@ impl Policy {
         self.connect.iter().any(|r| r.matches(addr))
     }
 
+    /// Why an address was refused for `usage`, for the host's log: the
+    /// rules that did not match it, and the check if there is one.
+    pub fn refusal(&self, usage: SocketAddrUse) -> String {
+        let (name, rules) = match usage {
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind | SocketAddrUse::TcpListen => {
+                ("allow_bind (--allow-bind)", &self.bind)
+            }
+            _ => ("allow_connect (--allow-connect)", &self.connect),
+        };
+        let rules = if rules.is_empty() {
+            format!("no {name} rules")
+        } else {
+            let list: Vec<String> = rules.iter().map(ToString::to_string).collect();
+            format!("no {name} rule matches (rules: {})", list.join(", "))
+        };
+        match &self.addr_check {
+            Some(_) => format!("{rules}, and the socket_addr_check refused it"),
+            None => rules,
+        }
+    }
+
     /// The embedder's listening socket bound to exactly `addr`, if any.
     pub fn listener_for(&self, addr: SocketAddr) -> Option<&std::net::TcpListener> {
         self.listeners

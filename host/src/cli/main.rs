@@ -24,9 +24,14 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The host's warnings (a refused socket address, say) on stderr.
+    // The host's log on stderr: warnings (a refused socket address, a
+    // worker restarted) by default; `RUST_LOG` tunes it (`RUST_LOG=debug`
+    // shows each call that fell back to copying, say).
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing::level_filters::LevelFilter::WARN.into())
+        .from_env_lossy();
     tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

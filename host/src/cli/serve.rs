@@ -309,7 +309,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
             Some((i, Err(e))) => (i, crate::one_line(&e)),
             None => break Err(wasmtime::format_err!("no worker left")),
         };
-        eprintln!("worker {i} ended: {why}; restarting it");
+        tracing::warn!("worker {i} ended: {why}; restarting it");
         if deaths.too_many(std::time::Instant::now()) {
             break Err(wasmtime::format_err!(
                 "workers ended {MAX_DEATHS} times within {DEATH_WINDOW:?} (last: worker {i} {why}); stopping"

@@ -236,6 +236,12 @@ impl SendfileCtxView<'_> {
             Ok(p) => (p, None),
             Err(f) => (f.progress, Some(f.code)),
         };
+        if progress.used_fallback {
+            tracing::debug!(
+                bytes = progress.fallback,
+                "sendfile: the kernel refused zero-copy for this pair (or zero-copy is off); copied"
+            );
+        }
         self.ctx.metrics.record(&CallRecord {
             total: progress.total,
             zero_copy: progress.file - progress.fallback - progress.small,

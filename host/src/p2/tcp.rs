@@ -10,7 +10,7 @@
 //! so an embedder who set only the `WasiCtx` one sees why.
 
 use crate::bindings::tcp::{Host, HostTcpSocket, ShutdownType};
-use crate::policy::SocketAddrUse;
+use crate::policy::{Policy, SocketAddrUse};
 use crate::sockets::{self, Bind, Pending, TcpSocket};
 use crate::view::SendfileCtxView;
 use std::net::SocketAddr;
@@ -61,16 +61,15 @@ fn logged<T>(
     refused: bool,
     addr: SocketAddr,
     usage: SocketAddrUse,
+    policy: &Policy,
 ) -> Result<T, ErrorCode> {
     // An invalid address or state fails before the policy matters.
     let asked = matches!(result, Ok(_) | Err(ErrorCode::AccessDenied));
     if refused && asked {
         tracing::warn!(
-            %addr,
-            ?usage,
-            "wasi:sockets/tcp: the address is not allowed by the host's policy \
-             (SendfileCtx allow_bind/allow_connect rules or socket_addr_check; \
-             WasiCtx's network settings do not apply to the host's tcp)"
+            "wasi:sockets/tcp: {usage:?} {addr} refused by the host's policy: {} \
+             (the SendfileCtx's; WasiCtx network settings do not apply to the host's tcp)",
+            policy.refusal(usage)
         );
     }
     result
@@ -98,7 +97,13 @@ impl HostTcpSocket for SendfileCtxView<'_> {
             },
         };
         let result = self.socket(&this)?.start_bind(addr, allowed, bind);
-        Ok(logged(result, !allowed, addr, SocketAddrUse::TcpBind)?)
+        Ok(logged(
+            result,
+            !allowed,
+            addr,
+            SocketAddrUse::TcpBind,
+            &self.ctx.policy,
+        )?)
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
@@ -122,7 +127,13 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         let result = wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
             socket.start_connect(addr, allowed)
         });
-        Ok(logged(result, !allowed, addr, SocketAddrUse::TcpConnect)?)
+        Ok(logged(
+            result,
+            !allowed,
+            addr,
+            SocketAddrUse::TcpConnect,
+            &self.ctx.policy,
+        )?)
     }
 
     fn finish_connect(
@@ -150,7 +161,13 @@ impl HostTcpSocket for SendfileCtxView<'_> {
         let result =
             wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| socket.start_listen(allowed));
         match local {
-            Some(addr) => Ok(logged(result, !allowed, addr, SocketAddrUse::TcpListen)?),
+            Some(addr) => Ok(logged(
+                result,
+                !allowed,
+                addr,
+                SocketAddrUse::TcpListen,
+                &self.ctx.policy,
+            )?),
             None => Ok(result?),
         }
     }
