@@ -99,7 +99,9 @@ pub struct OpenOptions {
     read: bool,
     write: bool,
     create: bool,
+    create_new: bool,
     truncate: bool,
+    append: bool,
 }
 
 impl OpenOptions {
@@ -127,12 +129,28 @@ impl OpenOptions {
         self.truncate = on;
         self
     }
+    /// Create the file, failing (`AlreadyExists`) if it exists.
+    pub fn create_new(&mut self, on: bool) -> &mut Self {
+        self.create_new = on;
+        self
+    }
+    /// Write at the end of the file: every [`Write`] call goes after what
+    /// the file holds then (implies `write`). WASI 0.2 descriptors have no
+    /// append mode, so the SDK looks the size up before each write: writers
+    /// in other processes can interleave, as without `O_APPEND`.
+    pub fn append(&mut self, on: bool) -> &mut Self {
+        self.append = on;
+        self
+    }
 
     /// Opens `path`, resolved against the preopened directories.
     pub fn open(&self, path: &str) -> io::Result<File> {
         let mut open = OpenFlags::empty();
-        if self.create {
+        if self.create || self.create_new {
             open |= OpenFlags::CREATE;
+        }
+        if self.create_new {
+            open |= OpenFlags::EXCLUSIVE;
         }
         if self.truncate {
             open |= OpenFlags::TRUNCATE;
@@ -141,12 +159,16 @@ impl OpenOptions {
         if self.read {
             flags |= DescriptorFlags::READ;
         }
-        if self.write {
+        if self.write || self.append {
             flags |= DescriptorFlags::WRITE;
         }
+        let append = self.append;
         with_preopen(path, |dir, rest| {
             dir.open_at(PathFlags::SYMLINK_FOLLOW, rest, open, flags)
-                .map(File::from_descriptor)
+                .map(|d| File {
+                    append,
+                    ..File::from_descriptor(d)
+                })
                 .map_err(error::fs)
         })
     }
@@ -157,6 +179,8 @@ impl OpenOptions {
 pub struct File {
     descriptor: Descriptor,
     cursor: u64,
+    /// Writes go at the end (see [`OpenOptions::append`]).
+    append: bool,
 }
 
 impl File {
@@ -184,6 +208,7 @@ impl File {
         File {
             descriptor,
             cursor: 0,
+            append: false,
         }
     }
 
@@ -205,6 +230,22 @@ impl File {
     /// The file's size in bytes.
     pub fn len(&self) -> io::Result<u64> {
         Ok(self.descriptor.stat().map_err(error::fs)?.size)
+    }
+
+    /// The file's metadata (`stat`): type, size, times.
+    pub fn metadata(&self) -> io::Result<DescriptorStat> {
+        self.descriptor.stat().map_err(error::fs)
+    }
+
+    /// Truncates or extends the file to `size` bytes (zeros when it
+    /// grows), like `std::fs::File::set_len`; the cursor stays.
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.descriptor.set_size(size).map_err(error::fs)
+    }
+
+    /// Flushes the file's data and metadata to storage (`fsync`).
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.descriptor.sync().map_err(error::fs)
     }
 
     /// Which file this is: WASI's `metadata-hash` (see [`identity`]).
@@ -237,6 +278,9 @@ impl Read for File {
 
 impl Write for File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.append {
+            self.cursor = self.len()?;
+        }
         let n = self.descriptor.write(buf, self.cursor).map_err(error::fs)?;
         self.cursor += n;
         Ok(n as usize)

@@ -34,6 +34,12 @@ mod bindings;
 mod error;
 pub mod fs;
 pub mod net;
+
+/// The `wasi` crate the SDK is built on, re-exported: guests that go past
+/// the SDK's wrappers (pollables, clocks, raw sockets) use these very types
+/// (`Descriptor`, `TcpSocket`, `Pollable`), with no version of their own
+/// to keep in step.
+pub use wasi;
 mod sendfile;
 
 /// The capability's WIT bindings exactly as generated, for callers who

@@ -217,6 +217,13 @@ impl TcpStream {
         self.socket.set_send_buffer_size(bytes).map_err(error::net)
     }
 
+    /// Sets the kernel's receive buffer size (`SO_RCVBUF`).
+    pub fn set_receive_buffer_size(&self, bytes: u64) -> io::Result<()> {
+        self.socket
+            .set_receive_buffer_size(bytes)
+            .map_err(error::net)
+    }
+
     /// A pollable that is ready when the socket can take more bytes.
     pub fn subscribe_writable(&self) -> Pollable {
         crate::bindings::wasm_sendfile::sendfile::sendfile::subscribe_writable(&self.socket)

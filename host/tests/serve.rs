@@ -409,7 +409,9 @@ fn precompressed_siblings_are_sent_to_clients_that_accept_them() {
         dir.path().join("style.css").display().to_string()
     ));
     std::fs::write(dir.path().join("style.css.br"), "BROTLI BYTES").unwrap();
-    let s = Server::start(dir.path(), &["--quiet"]);
+    // One worker: one open-file cache, so "noticed" below is for every
+    // later request.
+    let s = Server::start(dir.path(), &["--quiet", "--workers", "1"]);
     let get = |accept: &str| {
         let accept = if accept.is_empty() {
             String::new()

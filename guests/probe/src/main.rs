@@ -189,6 +189,36 @@ fn script(args: &Args) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `fs-ops path=P` (P must not exist): the SDK's `std`-like file calls,
+/// one line each: create_new twice, a write, an append, set_len,
+/// metadata, sync_all.
+fn fs_ops(args: &Args) -> std::io::Result<()> {
+    let path = args.get("path").expect("path=P");
+    let outcome = |r: Result<(), ErrorKind>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(kind) => format!("err {kind:?}"),
+    };
+    let kind = |r: &std::io::Result<File>| r.as_ref().map(|_| ()).map_err(|e| e.kind());
+    let first = File::options().write(true).create_new(true).open(path);
+    println!("create_new: {}", outcome(kind(&first)));
+    let again = File::options().write(true).create_new(true).open(path);
+    println!("create_new again: {}", outcome(kind(&again)));
+    let mut file = first?;
+    file.write_all(b"abc")?;
+    let mut appender = File::options().append(true).open(path)?;
+    file.set_position(0);
+    file.write_all(b"X")?;
+    appender.write_all(b"de")?;
+    println!("after append: len={}", file.len()?);
+    file.set_len(2)?;
+    println!("after set_len: size={}", file.metadata()?.size);
+    println!(
+        "sync_all: {}",
+        outcome(file.sync_all().map_err(|e| e.kind()))
+    );
+    Ok(())
+}
+
 /// `cursor`: Linux "offset NULL" mode: `sendfile(None)` of `first`, then
 /// of `second` bytes, then one with an explicit offset=`explicit`
 /// (count `second`) that must leave the cursor alone.
@@ -510,6 +540,7 @@ fn main() -> std::io::Result<()> {
         "send" => send(&args),
         "script" => script(&args),
         "cursor" => cursor(&args),
+        "fs-ops" => fs_ops(&args),
         "nonblock" => nonblock(&args),
         "churn" => churn(&args),
         "cursor-reset" => cursor_reset(&args),
