@@ -482,23 +482,18 @@ fn the_directory_redirect_stays_on_the_site() {
     }
 }
 
-/// Out of descriptors, accepting pauses (as nginx does) instead of
-/// spinning on the error and flooding the log; serving resumes once
-/// descriptors are free.
-#[test]
-fn out_of_descriptors_accepting_pauses() {
-    let dir = site();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// `serve DIR` with one worker on a free port, in a shell that limits open
+/// descriptors (soft and hard: the server raises its soft limit to the
+/// hard one) to `limit`; returns once it listens, its stderr piped.
+fn serve_with_fd_limit(dir: &Path, limit: u32) -> (std::process::Child, SocketAddr) {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // The hard limit too: the server raises its soft limit to the hard one.
+        .unwrap();
     let script = format!(
-        "ulimit -n 64 && exec '{}' serve '{}' --listen {addr} --workers 1 --quiet",
+        "ulimit -n {limit} && exec '{}' serve '{}' --listen {addr} --workers 1 --quiet",
         env!("CARGO_BIN_EXE_wasm-sendfile"),
-        dir.path().display()
+        dir.display()
     );
     let mut child = std::process::Command::new("sh")
         .args(["-c", &script])
@@ -511,6 +506,16 @@ fn out_of_descriptors_accepting_pauses() {
         .read_line(&mut first)
         .unwrap();
     assert!(first.starts_with("serving "), "{first}");
+    (child, addr)
+}
+
+/// Out of descriptors, accepting pauses (as nginx does) instead of
+/// spinning on the error and flooding the log; serving resumes once
+/// descriptors are free.
+#[test]
+fn out_of_descriptors_accepting_pauses() {
+    let dir = site();
+    let (mut child, addr) = serve_with_fd_limit(dir.path(), 64);
     let crowd: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(addr).unwrap()).collect();
     std::thread::sleep(Duration::from_secs(2));
     drop(crowd);
@@ -630,27 +635,7 @@ fn out_of_descriptors_files_are_503_not_404() {
     for i in 0..150 {
         std::fs::write(dir.path().join(format!("f{i}.txt")), format!("{i}")).unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let script = format!(
-        "ulimit -n 96 && exec '{}' serve '{}' --listen {addr} --workers 1 --quiet",
-        env!("CARGO_BIN_EXE_wasm-sendfile"),
-        dir.path().display()
-    );
-    let mut child = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (mut child, addr) = serve_with_fd_limit(dir.path(), 96);
     let mut statuses = std::collections::BTreeMap::new();
     for i in 0..150 {
         let resp = raw(addr, format!("GET /f{i}.txt HTTP/1.0\r\n\r\n").as_bytes());
