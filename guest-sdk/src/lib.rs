@@ -11,16 +11,25 @@
 //! - [`sendfile()`] / [`try_sendfile`]: Linux semantics (`offset: None` uses
 //!   and advances the file's cursor).
 //! - [`SendFile`]: FreeBSD's options (headers, trailers, to-EOF,
-//!   `no-disk-io`, `no-cache`), blocking or non-blocking and resumable.
+//!   `no-disk-io`, `no-cache`), blocking or non-blocking and resumable,
+//!   from an explicit offset ([`SendFile::new`]) or from the file's cursor,
+//!   which it advances ([`SendFile::from_cursor`]).
+//! - Timeouts as in std: [`net::TcpStream::set_read_timeout`],
+//!   [`set_write_timeout`](net::TcpStream::set_write_timeout) (which also
+//!   bounds blocking sendfile calls to the stream),
+//!   [`connect_timeout`](net::TcpStream::connect_timeout).
+//! - [`limits()`]: what the host allows, asked up front.
 //!
-//! Errors are `std::io::Error`s of the matching [`std::io::ErrorKind`];
-//! [`SendError`] (inside them, or returned by [`SendFile`]) carries the
-//! capability's [`ErrorCode`] and the bytes sent before the failure.
+//! One error model: every call returns or converts into `std::io::Error`
+//! of the matching [`std::io::ErrorKind`]. When the capability failed,
+//! [`SendError::of`] gives its [`ErrorCode`] and the bytes sent before the
+//! failure ([`SendFile`] returns the [`SendError`] itself, and `?` turns it
+//! into an `io::Error`).
 //!
 //! ```no_run
 //! use wasm_sendfile_sdk::{fs::File, net::TcpListener, sendfile};
 //! # fn main() -> std::io::Result<()> {
-//! let listener = TcpListener::bind("127.0.0.1:8080".parse().unwrap())?;
+//! let listener = TcpListener::bind("127.0.0.1:8080")?;
 //! loop {
 //!     let (stream, _peer) = listener.accept()?;
 //!     let mut file = File::open("/public/index.html")?;
@@ -41,6 +50,7 @@ pub mod net;
 /// to keep in step.
 pub use wasi;
 mod sendfile;
+mod wait;
 
 /// The capability's WIT bindings exactly as generated, for callers who
 /// want the calls themselves (no cursor, no resuming).
@@ -48,6 +58,18 @@ pub mod raw {
     pub use crate::bindings::wasm_sendfile::sendfile::sendfile::*;
 }
 
+/// `http-stats`: a server guest reports each HTTP response it sent (status
+/// and body bytes) to the host's metrics, which `wasm-sendfile serve
+/// --metrics` exports. A guest that never calls it does not import it.
+///
+/// ```no_run
+/// wasm_sendfile_sdk::http_stats::response_sent(200, 1024);
+/// ```
+pub mod http_stats {
+    pub use crate::bindings::wasm_sendfile::sendfile::http_stats::response_sent;
+}
+
 pub use sendfile::{
-    ErrorCode, SendError, SendFile, SendFlags, Sent, Target, sendfile, try_sendfile,
+    ErrorCode, HostLimits, SendError, SendFile, SendFlags, Sent, Target, limits, sendfile,
+    try_sendfile,
 };

@@ -6,8 +6,13 @@
 //! so they are declared (and dropped) before it.
 
 use crate::error;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use crate::wait::{Deadline, check_timeout};
+use std::cell::Cell;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{
+    Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs,
+};
+use std::time::Duration;
 use wasi::io::poll::Pollable;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 use wasi::sockets::network::{
@@ -62,19 +67,43 @@ fn new_socket(addr: &SocketAddr, op: &str) -> io::Result<TcpSocket> {
         .map_err(|code| error::net_at(code, op, *addr))
 }
 
-/// Calls `op` until it stops saying `would-block`, waiting on `pollable`;
-/// errors say they come from `what` at `addr`.
+/// Calls `op` until it stops saying `would-block`, waiting on `pollable`
+/// until `deadline`; errors say they come from `what` at `addr`.
 fn until_ready<T>(
     pollable: &Pollable,
+    deadline: Deadline,
     (what, addr): (&str, SocketAddr),
     mut op: impl FnMut() -> Result<T, ErrorCode>,
 ) -> io::Result<T> {
     loop {
         match op() {
-            Err(ErrorCode::WouldBlock) => pollable.block(),
+            Err(ErrorCode::WouldBlock) => {
+                deadline.wait(pollable, &format!("{what} {addr}"), ErrorKind::TimedOut)?
+            }
             other => return other.map_err(|code| error::net_at(code, what, addr)),
         }
     }
+}
+
+/// `op` on each address `addrs` gives, in order, until one succeeds; the
+/// last error otherwise (as std's `bind` and `connect` do).
+fn each_addr<T>(
+    addrs: impl ToSocketAddrs,
+    mut op: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addrs.to_socket_addrs()? {
+        match op(addr) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
 }
 
 /// A listening socket.
@@ -84,29 +113,40 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` and listens (the host's policy must allow `addr`).
-    /// Errors name the step and the address: `access-denied: bind
-    /// 127.0.0.1:9000`.
-    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    /// Binds to `addr` and listens (the host's policy must allow the
+    /// address). `addr` is anything std's `TcpListener::bind` takes: a
+    /// `SocketAddr`, `"127.0.0.1:9000"`, `("::1", 9000)`; each address it
+    /// names is tried in turn (names other than IP literals need the host's
+    /// name lookup). Errors name the step and the address: `access-denied:
+    /// bind 127.0.0.1:9000`.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(addr, Self::bind_one)
+    }
+
+    fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
         let socket = new_socket(&addr, "bind")?;
         let network = wasi::sockets::instance_network::instance_network();
         let ready = socket.subscribe();
         socket
             .start_bind(&network, to_wasi(addr))
             .map_err(|code| error::net_at(code, "bind", addr))?;
-        until_ready(&ready, ("bind", addr), || socket.finish_bind())?;
+        let forever = Deadline::after(None);
+        until_ready(&ready, forever, ("bind", addr), || socket.finish_bind())?;
         socket
             .start_listen()
             .map_err(|code| error::net_at(code, "listen", addr))?;
-        until_ready(&ready, ("listen", addr), || socket.finish_listen())?;
+        until_ready(&ready, forever, ("listen", addr), || socket.finish_listen())?;
         Ok(TcpListener { ready, socket })
     }
 
     /// Waits for the next connection.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let here = self.local_addr()?;
+        let forever = Deadline::after(None);
         let (socket, input, output) =
-            until_ready(&self.ready, ("accept on", here), || self.socket.accept())?;
+            until_ready(&self.ready, forever, ("accept on", here), || {
+                self.socket.accept()
+            })?;
         let stream = TcpStream::from_parts(socket, input, output);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -144,12 +184,37 @@ pub struct TcpStream {
     input: InputStream,
     output: OutputStream,
     socket: TcpSocket,
+    read_timeout: Cell<Option<Duration>>,
+    write_timeout: Cell<Option<Duration>>,
 }
 
 impl TcpStream {
-    /// Connects to `addr` (the host's policy must allow `addr`). Errors
-    /// name the address: `connection-refused: connect 127.0.0.1:9000`.
-    pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    /// Connects to `addr` (the host's policy must allow the address).
+    /// `addr` is anything std's `TcpStream::connect` takes; each address it
+    /// names is tried in turn. Errors name the address:
+    /// `connection-refused: connect 127.0.0.1:9000`.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |a| Self::connect_within(a, None))
+    }
+
+    /// Connects to `addr`, giving up after `timeout` with
+    /// `ErrorKind::TimedOut` (as std's `connect_timeout`; a zero timeout is
+    /// `InvalidInput`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use wasm_sendfile_sdk::net::TcpStream;
+    /// # fn main() -> std::io::Result<()> {
+    /// let addr = "127.0.0.1:8080".parse().unwrap();
+    /// let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        Self::connect_within(*addr, check_timeout(Some(timeout))?)
+    }
+
+    fn connect_within(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let deadline = Deadline::after(timeout);
         let socket = new_socket(&addr, "connect")?;
         let network = wasi::sockets::instance_network::instance_network();
         socket
@@ -157,7 +222,9 @@ impl TcpStream {
             .map_err(|code| error::net_at(code, "connect", addr))?;
         let (input, output) = {
             let ready = socket.subscribe();
-            until_ready(&ready, ("connect", addr), || socket.finish_connect())?
+            until_ready(&ready, deadline, ("connect", addr), || {
+                socket.finish_connect()
+            })?
         };
         Ok(TcpStream::from_parts(socket, input, output))
     }
@@ -168,7 +235,56 @@ impl TcpStream {
             input,
             output,
             socket,
+            read_timeout: Cell::new(None),
+            write_timeout: Cell::new(None),
         }
+    }
+
+    /// Bounds each blocking read: one that waits longer fails with
+    /// `ErrorKind::WouldBlock` (as std on Linux). `None`, the default,
+    /// waits forever; a zero duration is `InvalidInput`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout.set(check_timeout(timeout)?);
+        Ok(())
+    }
+
+    /// Bounds each blocking write, flush and blocking sendfile to this
+    /// stream: one that waits longer fails with `ErrorKind::WouldBlock`
+    /// (as std on Linux). A sendfile that sent part before the timeout
+    /// returns the short count instead, as Linux does. `None`, the
+    /// default, waits forever; a zero duration is `InvalidInput`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use wasm_sendfile_sdk::{fs::File, net::TcpStream, sendfile};
+    /// # fn main() -> std::io::Result<()> {
+    /// let stream = TcpStream::connect("127.0.0.1:8080")?;
+    /// stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut file = File::open("/data/song.txt")?;
+    /// let len = file.len()?;
+    /// // Short if the peer stopped reading for 10 s.
+    /// let sent = sendfile(&stream, &mut file, None, len)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_timeout.set(check_timeout(timeout)?);
+        Ok(())
+    }
+
+    /// The read timeout ([`TcpStream::set_read_timeout`]).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.read_timeout.get())
+    }
+
+    /// The write timeout ([`TcpStream::set_write_timeout`]).
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.write_timeout.get())
+    }
+
+    /// Waits until the socket can take more bytes, for at most the write
+    /// timeout.
+    pub(crate) fn wait_writable_within(&self, deadline: Deadline) -> io::Result<()> {
+        deadline.wait(&self.subscribe_writable(), "write", ErrorKind::WouldBlock)
     }
 
     /// The underlying `wasi:sockets` socket: what the capability sends to.
@@ -269,13 +385,24 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.input.blocking_read(buf.len() as u64) {
-            Ok(data) => {
-                buf[..data.len()].copy_from_slice(&data);
-                Ok(data.len())
+        let Some(timeout) = self.read_timeout.get() else {
+            return match self.input.blocking_read(buf.len() as u64) {
+                Ok(data) => {
+                    buf[..data.len()].copy_from_slice(&data);
+                    Ok(data.len())
+                }
+                Err(StreamError::Closed) => Ok(0),
+                Err(e) => Err(error::stream(e)),
+            };
+        };
+        let deadline = Deadline::after(Some(timeout));
+        loop {
+            match self.try_read(buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    deadline.wait(&self.input.subscribe(), "read", ErrorKind::WouldBlock)?
+                }
+                other => return other,
             }
-            Err(StreamError::Closed) => Ok(0),
-            Err(e) => Err(error::stream(e)),
         }
     }
 }
@@ -283,14 +410,34 @@ impl Read for &TcpStream {
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = buf.len().min(MAX_WRITE);
-        self.output
-            .blocking_write_and_flush(&buf[..n])
-            .map_err(error::stream)?;
-        Ok(n)
+        let Some(timeout) = self.write_timeout.get() else {
+            self.output
+                .blocking_write_and_flush(&buf[..n])
+                .map_err(error::stream)?;
+            return Ok(n);
+        };
+        let deadline = Deadline::after(Some(timeout));
+        loop {
+            match self.try_write(&buf[..n]) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    deadline.wait(&self.output.subscribe(), "write", ErrorKind::WouldBlock)?
+                }
+                other => return other,
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.output.blocking_flush().map_err(error::stream)
+        let Some(timeout) = self.write_timeout.get() else {
+            return self.output.blocking_flush().map_err(error::stream);
+        };
+        self.output.flush().map_err(error::stream)?;
+        let deadline = Deadline::after(Some(timeout));
+        // The flush is done when the stream takes writes again.
+        while self.output.check_write().map_err(error::stream)? == 0 {
+            deadline.wait(&self.output.subscribe(), "flush", ErrorKind::WouldBlock)?;
+        }
+        Ok(())
     }
 }
 

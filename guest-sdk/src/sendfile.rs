@@ -3,12 +3,28 @@
 use crate::bindings::wasm_sendfile::sendfile::sendfile as raw;
 use crate::fs::File;
 use crate::net::TcpStream;
+use crate::wait::Deadline;
 use std::fmt;
 use std::io;
+use std::time::Duration;
 use wasi::filesystem::types::Descriptor;
 use wasi::sockets::tcp::TcpSocket;
 
-pub use raw::{ErrorCode, SendFlags};
+pub use raw::{ErrorCode, HostLimits, SendFlags};
+
+/// The host's limits on calls (header and trailer bytes, buffers, chunk
+/// cap, whether file targets are allowed); they do not change while the
+/// guest runs.
+///
+/// ```no_run
+/// let limits = wasm_sendfile_sdk::limits();
+/// if !limits.file_targets {
+///     eprintln!("this host only sends to sockets");
+/// }
+/// ```
+pub fn limits() -> HostLimits {
+    raw::limits()
+}
 
 impl ErrorCode {
     /// The code's name in the WIT contract, e.g. `"would-block"`.
@@ -41,6 +57,10 @@ impl fmt::Display for ErrorCode {
 pub enum Target<'a> {
     /// A connected TCP socket.
     Socket(&'a TcpSocket),
+    /// A connected stream: its socket, and its write timeout for blocking
+    /// sends ([`TcpStream::set_write_timeout`]). What `&TcpStream` converts
+    /// to.
+    Stream(&'a TcpStream),
     /// A file opened for writing, written from `offset` on (positional:
     /// the file's cursor is not used or moved).
     File {
@@ -72,9 +92,18 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// A blocking send's bound: the stream's write timeout.
+    fn write_timeout(self) -> Option<Duration> {
+        match self {
+            Target::Stream(s) => s.write_timeout().ok().flatten(),
+            _ => None,
+        }
+    }
+
     fn raw(self) -> raw::Target<'a> {
         match self {
             Target::Socket(s) => raw::Target::Socket(s),
+            Target::Stream(s) => raw::Target::Socket(s.socket()),
             Target::File { descriptor, offset } => {
                 raw::Target::File(raw::FileTarget { descriptor, offset })
             }
@@ -84,7 +113,7 @@ impl<'a> Target<'a> {
 
 impl<'a> From<&'a TcpStream> for Target<'a> {
     fn from(s: &'a TcpStream) -> Self {
-        Target::Socket(s.socket())
+        Target::Stream(s)
     }
 }
 
@@ -128,9 +157,32 @@ impl SendError {
     pub fn file(&self) -> u64 {
         self.file
     }
-    /// Whether the socket was full and nothing was sent.
+    /// Whether the socket was full (or stayed full for the stream's write
+    /// timeout) and nothing was sent.
     pub fn is_would_block(&self) -> bool {
         self.code == ErrorCode::WouldBlock
+    }
+
+    /// The capability's error inside an `io::Error` from [`sendfile()`],
+    /// [`try_sendfile`] or a `?` on a [`SendFile`] result: its code and
+    /// partial counts. `None` for errors that did not come from the
+    /// capability (a socket or file error, say).
+    ///
+    /// ```no_run
+    /// use wasm_sendfile_sdk::{fs::File, net::TcpStream, sendfile, ErrorCode, SendError};
+    /// # fn main() -> std::io::Result<()> {
+    /// let stream = TcpStream::connect("127.0.0.1:8080")?;
+    /// let mut file = File::open("/data/song.txt")?;
+    /// if let Err(e) = sendfile(&stream, &mut file, None, 4096) {
+    ///     match SendError::of(&e) {
+    ///         Some(s) if s.code() == ErrorCode::BrokenPipe => eprintln!("peer left"),
+    ///         _ => return Err(e),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn of(err: &io::Error) -> Option<&SendError> {
+        err.get_ref()?.downcast_ref()
     }
 }
 
@@ -186,8 +238,11 @@ fn linux_style(
     offset: Option<&mut u64>,
     count: u64,
 ) -> io::Result<u64> {
-    let start = offset.as_deref().copied().unwrap_or(input.position());
-    let mut call = SendFile::new(input).offset(start).count(count);
+    let mut call = match &offset {
+        Some(off) => SendFile::new(input).offset(**off),
+        None => SendFile::from_cursor(input),
+    }
+    .count(count);
     let result = if blocking {
         call.send(out)
     } else {
@@ -200,9 +255,8 @@ fn linux_style(
         Err(e) if e.file() > 0 => e.file(),
         Err(e) => return Err(e.into()),
     };
-    match offset {
-        Some(off) => *off = start + sent,
-        None => input.set_position(start + sent),
+    if let Some(off) = offset {
+        *off += sent;
     }
     Ok(sent)
 }
@@ -218,7 +272,7 @@ fn linux_style(
 /// ```no_run
 /// use wasm_sendfile_sdk::{fs::File, net::TcpStream, sendfile};
 /// # fn main() -> std::io::Result<()> {
-/// let stream = TcpStream::connect("127.0.0.1:8080".parse().unwrap())?;
+/// let stream = TcpStream::connect("127.0.0.1:8080")?;
 /// let mut file = File::open("/data/song.txt")?;
 /// let n = sendfile(&stream, &mut file, None, 4096)?;
 /// assert_eq!(file.position(), n);
@@ -250,10 +304,15 @@ pub fn try_sendfile<'a>(
 /// [`try_send`](SendFile::try_send) that stopped early, the next call sends
 /// only what is still outstanding.
 ///
+/// [`SendFile::new`] sends from an explicit offset (0 unless
+/// [`offset`](SendFile::offset) says otherwise) and leaves the file's cursor
+/// alone, like `pread`; [`SendFile::from_cursor`] starts at the cursor and
+/// moves it past every file byte sent, like `read`.
+///
 /// ```no_run
 /// use wasm_sendfile_sdk::{fs::File, net::TcpStream, SendFile};
 /// # fn main() -> std::io::Result<()> {
-/// let stream = TcpStream::connect("127.0.0.1:8080".parse().unwrap())?;
+/// let stream = TcpStream::connect("127.0.0.1:8080")?;
 /// let file = File::open("/data/index.html")?;
 /// let sent = SendFile::new(&file)
 ///     .header(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", file.len()?))
@@ -263,7 +322,7 @@ pub fn try_sendfile<'a>(
 /// ```
 #[derive(Debug)]
 pub struct SendFile<'a> {
-    source: &'a Descriptor,
+    source: Source<'a>,
     offset: u64,
     count: Option<u64>,
     headers: Vec<Vec<u8>>,
@@ -274,6 +333,24 @@ pub struct SendFile<'a> {
     sent_file: u64,
     sent_trailers: u64,
     complete: bool,
+}
+
+/// What a transfer reads.
+#[derive(Debug)]
+enum Source<'a> {
+    /// At explicit offsets.
+    Descriptor(&'a Descriptor),
+    /// From the file's cursor, which follows the transfer.
+    Cursor(&'a mut File),
+}
+
+impl Source<'_> {
+    fn descriptor(&self) -> &Descriptor {
+        match self {
+            Source::Descriptor(d) => d,
+            Source::Cursor(f) => f.descriptor(),
+        }
+    }
 }
 
 fn total_len(bufs: &[Vec<u8>]) -> u64 {
@@ -297,16 +374,43 @@ fn skip_bytes(bufs: &[Vec<u8>], mut skip: u64) -> Vec<Vec<u8>> {
 
 impl<'a> SendFile<'a> {
     /// The whole of `source` (from offset 0 to its end), no headers or
-    /// trailers.
+    /// trailers. The file's cursor is neither used nor moved.
     pub fn new(source: &'a File) -> Self {
         Self::from_descriptor(source.descriptor())
     }
 
     /// Like [`SendFile::new`] for a bare descriptor.
     pub fn from_descriptor(source: &'a Descriptor) -> Self {
+        Self::with_source(Source::Descriptor(source), 0)
+    }
+
+    /// `source` from its cursor to its end (or [`count`](SendFile::count)
+    /// bytes), no headers or trailers. Every call moves the cursor past the
+    /// file bytes it sent, so after a complete transfer it is where the
+    /// range ended, and after a partial one where the next call resumes.
+    ///
+    /// ```no_run
+    /// use wasm_sendfile_sdk::{fs::File, net::TcpStream, SendFile};
+    /// # fn main() -> std::io::Result<()> {
+    /// let stream = TcpStream::connect("127.0.0.1:8080")?;
+    /// let mut file = File::open("/data/song.txt")?;
+    /// file.set_position(100);
+    /// SendFile::from_cursor(&mut file)
+    ///     .count(50)
+    ///     .header("50 bytes from 100:\n")
+    ///     .send(&stream)?;
+    /// assert_eq!(file.position(), 150);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_cursor(source: &'a mut File) -> Self {
+        let offset = source.position();
+        Self::with_source(Source::Cursor(source), offset)
+    }
+
+    fn with_source(source: Source<'a>, offset: u64) -> Self {
         SendFile {
             source,
-            offset: 0,
+            offset,
             count: None,
             headers: Vec::new(),
             trailers: Vec::new(),
@@ -319,9 +423,13 @@ impl<'a> SendFile<'a> {
         }
     }
 
-    /// Start at byte `offset` of the file.
+    /// Start at byte `offset` of the file (for [`SendFile::from_cursor`],
+    /// the cursor moves there).
     pub fn offset(mut self, offset: u64) -> Self {
         self.offset = offset;
+        if let Source::Cursor(f) = &mut self.source {
+            f.set_position(offset);
+        }
         self
     }
 
@@ -384,11 +492,57 @@ impl<'a> SendFile<'a> {
 
     /// Sends everything outstanding, waiting while the socket is full.
     ///
+    /// To a [`TcpStream`] with a write timeout, a wait that lasts longer
+    /// ends the call: with what went out (`complete == false`), or
+    /// `would-block` if nothing did (as Linux's `sendfile` under
+    /// `SO_SNDTIMEO`).
+    ///
     /// A file target names where the transfer's first byte goes: pass the
     /// same target to every call of a transfer, and a call resumed after a
     /// partial one (an error, say `no-space`) writes after what went before.
     pub fn send<'t>(&mut self, target: impl Into<Target<'t>>) -> Result<Sent, SendError> {
-        self.call(true, target.into())
+        let target = target.into();
+        match (target, target.write_timeout()) {
+            (Target::Stream(stream), Some(timeout)) => self.send_within(stream, timeout),
+            _ => self.call(true, target),
+        }
+    }
+
+    /// Non-blocking calls, waiting for room in between, until done or
+    /// until `timeout` passes without room.
+    fn send_within(&mut self, stream: &TcpStream, timeout: Duration) -> Result<Sent, SendError> {
+        let before = self.sent();
+        let since = |now: Sent| Sent {
+            total: now.total - before.total,
+            file: now.file - before.file,
+            complete: now.complete,
+        };
+        let deadline = Deadline::after(Some(timeout));
+        loop {
+            match self.call(false, Target::Stream(stream)) {
+                Ok(sent) if sent.complete => return Ok(since(self.sent())),
+                Err(e) if !e.is_would_block() => {
+                    let sent = since(self.sent());
+                    return Err(SendError {
+                        total: sent.total,
+                        file: sent.file,
+                        ..e
+                    });
+                }
+                _ => {}
+            }
+            if stream.wait_writable_within(deadline).is_err() {
+                let sent = since(self.sent());
+                if sent.total > 0 {
+                    return Ok(sent);
+                }
+                return Err(SendError {
+                    code: ErrorCode::WouldBlock,
+                    total: 0,
+                    file: 0,
+                });
+            }
+        }
     }
 
     /// Sends what the target takes now. `Ok` with `complete == false`: call
@@ -425,7 +579,13 @@ impl<'a> SendFile<'a> {
         } else {
             raw::send_file
         };
-        let result = call(&target.raw(), self.source, offset, count, &options);
+        let result = call(
+            &target.raw(),
+            self.source.descriptor(),
+            offset,
+            count,
+            &options,
+        );
         let (total, file) = match &result {
             Ok(t) => (t.total, t.file),
             Err(e) => (e.total, e.file),
@@ -434,6 +594,9 @@ impl<'a> SendFile<'a> {
         self.sent_headers += headers;
         self.sent_file += file;
         self.sent_trailers += total - headers - file;
+        if let Source::Cursor(f) = &mut self.source {
+            f.set_position(self.offset + self.sent_file);
+        }
         match result {
             Ok(t) => {
                 self.complete = t.complete;

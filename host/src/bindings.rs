@@ -32,4 +32,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::wasi::sockets::{tcp, tcp_create_socket};
-pub use self::wasm_sendfile::sendfile::sendfile;
+pub use self::wasm_sendfile::sendfile::{http_stats, sendfile};

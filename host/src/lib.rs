@@ -88,7 +88,7 @@ mod view;
 pub use ctx::{SendfileCtx, SendfileCtxBuilder};
 pub use linker::{add_only_sendfile_to_linker_async, add_to_linker_async};
 pub use memory::{MemoryTracker, MemoryUsage};
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{Metrics, MetricsSnapshot, PrometheusKind, PrometheusText};
 pub use policy::{AddrCheck, AddrRule, AddrRuleParseError, Policy, SocketAddrUse};
 pub use sockets::{PendingWrites, TcpSocket};
 pub use view::{SendfileCtxView, SendfileView};

@@ -92,3 +92,21 @@ fn handles_a_guest_drops_leave_nothing_in_the_table() {
     assert!(one > 0);
     assert_eq!(one, many, "the table grew with the rounds");
 }
+
+#[test]
+fn adding_ours_before_wasmtime_wasi_says_which_order_to_use() {
+    let engine = Engine::default();
+    let mut linker = Linker::<CommandState>::new(&engine);
+    let err = wasm_sendfile::add_only_sendfile_to_linker_async(&mut linker)
+        .expect_err("added before wasmtime-wasi")
+        .to_string();
+    assert!(
+        err.contains("call `wasmtime_wasi::p2::add_to_linker_async(&mut linker)` first")
+            && err.contains("add_only_sendfile_to_linker_async(&mut linker)` after it"),
+        "{err}"
+    );
+    // In the right order, the same calls are accepted.
+    let mut linker = Linker::<CommandState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    wasm_sendfile::add_only_sendfile_to_linker_async(&mut linker).unwrap();
+}

@@ -15,9 +15,8 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: call-bench ADDR FILE N");
         std::process::exit(2);
     };
-    let addr = addr.parse().map_err(std::io::Error::other)?;
     let n: u64 = n.parse().map_err(std::io::Error::other)?;
-    let stream = TcpStream::connect(addr)?;
+    let stream = TcpStream::connect(addr.as_str())?;
     let file = File::open(path)?;
     let target = Target::Socket(stream.socket());
     let options = SendOptions {

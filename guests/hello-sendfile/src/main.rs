@@ -23,13 +23,11 @@ fn main() -> std::io::Result<()> {
     let [path, addr, n] = args.as_slice() else {
         return Err(Error::new(ErrorKind::InvalidInput, "usage: FILE ADDR N"));
     };
-    let addr = addr
-        .parse()
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
     let n: usize = n
         .parse()
         .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
-    let listener = TcpListener::bind(addr)?;
+    // Like std: "127.0.0.1:8080", "[::1]:8080", a SocketAddr, ...
+    let listener = TcpListener::bind(addr.as_str())?;
     for _ in 0..n {
         let (mut stream, _peer) = listener.accept()?;
         // Read the request head (this example answers whatever it asks).

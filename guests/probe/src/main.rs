@@ -4,6 +4,8 @@
 //! `probe COMMAND key=value...`. Outcomes print as
 //! `ok total=T file=F complete=C` or `err code=CODE total=T file=F`.
 
+mod sdk;
+
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
@@ -317,7 +319,7 @@ fn socket_state(args: &Args) -> std::io::Result<()> {
     let mut t = transfer(args, &file);
     match args.get("state") {
         Some("listening") => {
-            let l = TcpListener::bind(args.get("bind").unwrap().parse().unwrap())?;
+            let l = TcpListener::bind(args.get("bind").unwrap())?;
             report(&t.send(l.socket()));
         }
         Some("unconnected") => {
@@ -520,7 +522,7 @@ fn open_raw(args: &Args) -> std::io::Result<()> {
 /// `net`: bind or connect, printing the error kind if refused.
 fn net(args: &Args) -> std::io::Result<()> {
     let outcome = if let Some(addr) = args.get("bind") {
-        TcpListener::bind(addr.parse().unwrap()).map(|_| ())
+        TcpListener::bind(addr).map(|_| ())
     } else {
         TcpStream::connect(args.addr()).map(|_| ())
     };
@@ -541,6 +543,11 @@ fn main() -> std::io::Result<()> {
         "script" => script(&args),
         "cursor" => cursor(&args),
         "fs-ops" => fs_ops(&args),
+        "limits" => sdk::show_limits(),
+        "cursor-builder" => sdk::cursor_builder(&args),
+        "timeouts" => sdk::timeouts(&args),
+        "connect-timeout" => sdk::connect_timeout(&args),
+        "send-error-of" => sdk::send_error_of(&args),
         "nonblock" => nonblock(&args),
         "churn" => churn(&args),
         "cursor-reset" => cursor_reset(&args),

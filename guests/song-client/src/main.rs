@@ -17,7 +17,7 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:34422".to_string());
-    let addr = addr.parse().map_err(|e| {
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("address `{addr}`: {e}"),

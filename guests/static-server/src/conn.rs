@@ -119,9 +119,9 @@ impl Conn {
 
     /// Ends the connection; a reply still in progress is logged with the
     /// bytes that went out (a transfer cut short).
-    pub fn close(mut self, access_log: bool) {
+    pub fn close(mut self, to: log::Report) {
         if self.out.is_some() {
-            self.log_done(access_log);
+            self.log_done(to);
         }
     }
 
@@ -179,7 +179,7 @@ impl Conn {
             if self.out.is_some() {
                 match self.send(cfg.via) {
                     Ok(true) => {
-                        self.log_done(cfg.access_log);
+                        self.log_done(cfg.report);
                         self.served += 1;
                         if self.closing {
                             return State::Closed;
@@ -228,7 +228,7 @@ impl Conn {
                         keep_alive,
                     );
                     // What the log needs is kept only when there is a log.
-                    let logged = cfg.access_log.then_some(&req);
+                    let logged = cfg.report.access_log.then_some(&req);
                     self.start(reply, logged, started);
                 }
                 Parsed::Partial if self.buf.len() > MAX_HEAD => self.fail(431),
@@ -338,14 +338,14 @@ impl Conn {
         }
     }
 
-    /// Ends the reply in progress, with its access-log line.
-    fn log_done(&mut self, enabled: bool) {
+    /// Ends the reply in progress, reporting it (access log, metrics).
+    fn log_done(&mut self, to: log::Report) {
         let out = self.out.take().expect("a reply");
-        if !enabled {
+        if !to.access_log && !to.metrics {
             return;
         }
         let head_body = out.head_sent.saturating_sub(out.reply.header_len());
-        log::write(&Entry {
+        to.report(&Entry {
             peer: self.peer,
             request: out.request.as_deref(),
             status: out.reply.status,

@@ -1,4 +1,5 @@
-//! The access log: one line per response on standard output, in nginx's
+//! How responses are reported: to the host's metrics when `serve
+//! --metrics` is on, and in the access log: one line per response on standard output, in nginx's
 //! `combined` format followed by the time taken (`$request_time`):
 //!
 //! ```text
@@ -43,6 +44,27 @@ pub struct Entry<'a> {
 
 thread_local! {
     static FAILED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Where each finished response is reported.
+#[derive(Clone, Copy)]
+pub struct Report {
+    /// A line in the access log.
+    pub access_log: bool,
+    /// The host's metrics (`http-stats`).
+    pub metrics: bool,
+}
+
+impl Report {
+    /// Reports `entry` wherever this says.
+    pub fn report(self, entry: &Entry<'_>) {
+        if self.metrics {
+            wasm_sendfile_sdk::http_stats::response_sent(entry.status, entry.body_bytes);
+        }
+        if self.access_log {
+            write(entry);
+        }
+    }
 }
 
 /// Writes `entry`'s line to standard output, in one write.

@@ -46,8 +46,8 @@ pub struct Config {
     pub files: files::Site,
     /// How bodies are sent.
     pub via: body::Via,
-    /// Whether to print an access-log line per response.
-    pub access_log: bool,
+    /// Where each response is reported: the access log, the host's metrics.
+    pub report: log::Report,
     /// How long connections may wait in each state.
     pub timeouts: Timeouts,
     /// The server is shutting down: replies close their connections.
@@ -80,7 +80,7 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
-    let addr = addr.parse().map_err(|e| {
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| {
         std::io::Error::new(ErrorKind::InvalidInput, format!("address `{addr}`: {e}"))
     })?;
     let max_conns = env_num("STATIC_MAX_CONNECTIONS", 512).max(1) as usize;
@@ -102,7 +102,10 @@ fn main() -> std::io::Result<()> {
                 .filter(|v| !v.is_empty() && !v.chars().any(|c| c.is_control() && c != '\t')),
         },
         via,
-        access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,
+        report: log::Report {
+            access_log: env_num("STATIC_ACCESS_LOG", 1) != 0,
+            metrics: env_num("STATIC_METRICS", 0) != 0,
+        },
         timeouts: Timeouts {
             keepalive_ns: secs("STATIC_KEEPALIVE_SECS", 30),
             // Zero would close connections before they are read.
@@ -166,7 +169,7 @@ fn main() -> std::io::Result<()> {
         }
         closed.sort_unstable();
         for k in closed.into_iter().rev() {
-            conns.swap_remove(k).close(cfg.access_log);
+            conns.swap_remove(k).close(cfg.report);
         }
     }
 }
@@ -177,7 +180,7 @@ fn close_where(conns: &mut Vec<Conn>, cfg: &Config, doomed: impl Fn(&Conn) -> bo
     let mut k = 0;
     while k < conns.len() {
         if doomed(&conns[k]) {
-            conns.swap_remove(k).close(cfg.access_log);
+            conns.swap_remove(k).close(cfg.report);
         } else {
             k += 1;
         }
@@ -200,12 +203,12 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize, cfg: &C
                 if conns.len() >= max
                     && let Some(k) = longest_idle(conns)
                 {
-                    conns.swap_remove(k).close(cfg.access_log);
+                    conns.swap_remove(k).close(cfg.report);
                 }
                 if conns.len() < max {
                     conns.push(Conn::new(stream, peer));
                 } else {
-                    refuse(&stream, peer, cfg.access_log);
+                    refuse(&stream, peer, cfg.report);
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
@@ -220,7 +223,7 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>, max: usize, cfg: &C
             Err(e) => {
                 eprintln!("static-server: accept failed ({e}); pausing accepts for 500 ms");
                 if let Some(k) = longest_idle(conns) {
-                    conns.swap_remove(k).close(cfg.access_log);
+                    conns.swap_remove(k).close(cfg.report);
                 }
                 return false;
             }
@@ -237,18 +240,16 @@ fn longest_idle(conns: &[Conn]) -> Option<usize> {
 
 /// Answers a connection over the limit with 503 (what the socket takes at
 /// once) and logs it; dropping the stream closes it.
-fn refuse(stream: &wasm_sendfile_sdk::net::TcpStream, peer: std::net::SocketAddr, log: bool) {
+fn refuse(stream: &wasm_sendfile_sdk::net::TcpStream, peer: std::net::SocketAddr, to: log::Report) {
     let response = http::error_response(503, false, false);
     let sent = stream.try_write(&response).unwrap_or(0);
-    if log {
-        log::write(&log::Entry {
-            peer,
-            request: None,
-            status: 503,
-            body_bytes: sent.saturating_sub(http::header_len(&response)) as u64,
-            referer: None,
-            user_agent: None,
-            elapsed_ns: 0,
-        });
-    }
+    to.report(&log::Entry {
+        peer,
+        request: None,
+        status: 503,
+        body_bytes: sent.saturating_sub(http::header_len(&response)) as u64,
+        referer: None,
+        user_agent: None,
+        elapsed_ns: 0,
+    });
 }

@@ -1,5 +1,6 @@
 //! `wasm-sendfile`: runs WASI 0.2 components with the sendfile capability.
 
+mod metrics_endpoint;
 mod network;
 mod run;
 mod serve;

@@ -2,6 +2,7 @@
 //! per worker, all listening on one port (`SO_REUSEPORT`: the kernel spreads
 //! connections between them).
 
+use crate::metrics_endpoint::{self, ServerFigures};
 use crate::network::WasiOption;
 use crate::run::{RunArgs, exit_code, load};
 use std::path::PathBuf;
@@ -90,6 +91,12 @@ pub struct ServeArgs {
     /// e.g. `max-age=3600`.
     #[arg(long, value_name = "VALUE", value_parser = header_value)]
     cache_control: Option<String>,
+    /// Serve the server's counters in Prometheus' text format at
+    /// `http://ADDR/metrics` (ADDR as for `--listen`): responses by status,
+    /// body bytes, zero-copy, small-copy and fallback bytes, open
+    /// connections, worker restarts.
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    metrics: Option<std::net::SocketAddr>,
     /// How bodies are sent; `copy` and `splice` exist to compare against.
     #[arg(long, value_enum, default_value_t = Body::Sendfile)]
     body: Body,
@@ -183,6 +190,7 @@ impl ServeArgs {
                     u8::from(self.dotfiles == Dotfiles::Allow)
                 ),
                 format!("STATIC_LISTING={}", u8::from(self.listing)),
+                format!("STATIC_METRICS={}", u8::from(self.metrics.is_some())),
                 format!(
                     "STATIC_CACHE_CONTROL={}",
                     self.cache_control.as_deref().unwrap_or("")
@@ -262,7 +270,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let engine = wasmtime::Engine::default();
     let runner = Arc::new(Runner::new(&engine)?);
     let component = load(&engine, &args.worker(0, &listener, log)?.component)?;
-    let metrics = Arc::new(Metrics::new());
+    let figures = Arc::new(ServerFigures {
+        metrics: Arc::new(Metrics::new()),
+        restarts: Default::default(),
+        workers,
+    });
+    let metrics = &figures.metrics;
     let mut memory = Vec::new();
     let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
     // Each worker runs on a thread of its own with its own single-threaded
@@ -296,7 +309,14 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     for i in 0..workers {
         memory.push(start(i)?);
     }
+    let endpoint = match args.metrics {
+        Some(addr) => Some(metrics_endpoint::start(addr, figures.clone()).await?),
+        None => None,
+    };
     println!("serving {} on http://{}/", args.dir.display(), args.listen);
+    if let Some((addr, _)) = &endpoint {
+        println!("metrics on http://{addr}/metrics");
+    }
     let mut deaths = Deaths::default();
     let mut signals = Signals::new()?;
     let result = loop {
@@ -315,13 +335,19 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
                 "workers ended {MAX_DEATHS} times within {DEATH_WINDOW:?} (last: worker {i} {why}); stopping"
             ));
         }
+        figures
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         memory[i] = start(i)?;
     };
     if result.is_ok() {
         let bound = std::time::Duration::from_secs(args.shutdown_timeout.into());
         drain(&listener, &mut ended, workers, bound, &mut signals).await;
     }
-    eprintln!("{}", stats(workers, &memory, &metrics));
+    if let Some((_, task)) = endpoint {
+        task.abort();
+    }
+    eprintln!("{}", stats(workers, &memory, metrics));
     result
 }
 

@@ -1,8 +1,10 @@
 //! Host implementations of the WIT interfaces this crate provides, one file
-//! per interface: [`sendfile`] (the capability), [`tcp`] and
-//! [`tcp_create_socket`] (the host's own `wasi:sockets/tcp`); and
-//! [`regular_files`], what the capability remembers of descriptors.
+//! per interface: [`sendfile`] (the capability), [`http_stats`] (a server
+//! guest's response counts), [`tcp`] and [`tcp_create_socket`] (the host's
+//! own `wasi:sockets/tcp`); and [`regular_files`], what the capability
+//! remembers of descriptors.
 
+pub(crate) mod http_stats;
 pub(crate) mod regular_files;
 pub(crate) mod sendfile;
 pub(crate) mod tcp;

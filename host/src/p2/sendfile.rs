@@ -6,7 +6,8 @@
 //! documented in `wit/sendfile.wit`.
 
 use crate::bindings::sendfile::{
-    Count, ErrorCode, FileTarget, Host, SendError, SendFlags, SendOptions, Target, Transferred,
+    Count, ErrorCode, FileTarget, Host, HostLimits, SendError, SendFlags, SendOptions, Target,
+    Transferred,
 };
 use crate::metrics::CallRecord;
 use crate::sockets::{TcpSocket, Writer};
@@ -73,6 +74,16 @@ impl Host for SendfileCtxView<'_> {
         let waiter = self.table.push_child(Writability(writer), &socket)?;
         // `waiter` is owned, so dropping the pollable deletes it too.
         wasmtime_wasi::p2::subscribe(self.table, waiter)
+    }
+
+    fn limits(&mut self) -> wasmtime::Result<HostLimits> {
+        let policy = &self.ctx.policy;
+        Ok(HostLimits {
+            max_header_trailer_bytes: policy.max_header_trailer_bytes as u64,
+            max_buffers: MAX_BUFFERS as u32,
+            max_chunk: policy.max_chunk,
+            file_targets: policy.allow_file_targets,
+        })
     }
 }
 

@@ -35,9 +35,12 @@ impl<T: WasiView + SendfileView> Host for StoreView<'_, T> {
             return Err(ErrorCode::AccessDenied.into());
         }
         let view = self.0.sendfile();
-        let drains = view.ctx.pending_writes.clone();
+        let shared = crate::sockets::Shared {
+            drains: view.ctx.pending_writes.clone(),
+            metrics: view.ctx.metrics.clone(),
+        };
         let socket =
-            wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| TcpSocket::new(family, drains))?;
+            wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| TcpSocket::new(family, shared))?;
         Ok(view.table.push(socket)?)
     }
 }

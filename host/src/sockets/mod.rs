@@ -15,6 +15,7 @@ pub(crate) use reader::TcpReader;
 pub use writer::PendingWrites;
 pub(crate) use writer::{LINGER, TcpWriter, WriteEnd, Writer, lock};
 
+use crate::metrics::{Metrics, OpenConnection};
 use rustix::net::sockopt;
 use std::future::Future;
 use std::io;
@@ -81,10 +82,12 @@ pub(crate) struct Connection {
     peer: SocketAddr,
     reader: Option<TcpReader>,
     streams_taken: bool,
+    /// Counted in the metrics' open connections while it lives.
+    _open: OpenConnection,
 }
 
 impl Connection {
-    fn new(stream: tokio::net::TcpStream, peer: SocketAddr, drains: Arc<PendingWrites>) -> Self {
+    fn new(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Shared) -> Self {
         // TCP_NODELAY, as nginx (`tcp_nodelay on`) and Go set it: WASI 0.2
         // has no option for it, and with Nagle a guest that answers in two
         // writes waits for the peer's delayed ACK (~40 ms) before the second
@@ -93,7 +96,11 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let stream = Arc::new(stream);
         Self {
-            writer: Arc::new(Mutex::new(Writer::new(stream.clone(), drains))),
+            writer: Arc::new(Mutex::new(Writer::new(
+                stream.clone(),
+                shared.drains.clone(),
+            ))),
+            _open: shared.metrics.connection_opened(),
             stream,
             peer,
             reader: None,
@@ -123,8 +130,16 @@ pub struct TcpSocket {
     backlog: u32,
     pending: Option<Pending>,
     connect_result: Option<io::Result<tokio::net::TcpStream>>,
+    shared: Shared,
+}
+
+/// What every socket of one context shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
     /// Where a connection's writer counts its background drains.
-    drains: Arc<PendingWrites>,
+    pub(crate) drains: Arc<PendingWrites>,
+    /// Where connections are counted.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Result of socket operations, in WASI error codes.
@@ -161,8 +176,8 @@ fn is_v4_in_v6(ip: &IpAddr) -> bool {
 
 impl TcpSocket {
     /// A new, unbound socket of `family`; its connections count their
-    /// background writes in `drains`.
-    pub(crate) fn new(family: IpAddressFamily, drains: Arc<PendingWrites>) -> io::Result<Self> {
+    /// background writes and are counted where `shared` says.
+    pub(crate) fn new(family: IpAddressFamily, shared: Shared) -> io::Result<Self> {
         let socket = match family {
             IpAddressFamily::Ipv4 => tokio::net::TcpSocket::new_v4()?,
             IpAddressFamily::Ipv6 => {
@@ -171,17 +186,17 @@ impl TcpSocket {
                 s
             }
         };
-        Ok(Self::with_state(State::Default(socket), family, drains))
+        Ok(Self::with_state(State::Default(socket), family, shared))
     }
 
-    fn with_state(state: State, family: IpAddressFamily, drains: Arc<PendingWrites>) -> Self {
+    fn with_state(state: State, family: IpAddressFamily, shared: Shared) -> Self {
         Self {
             state,
             family,
             backlog: DEFAULT_BACKLOG,
             pending: None,
             connect_result: None,
-            drains,
+            shared,
         }
     }
 
@@ -358,7 +373,7 @@ impl TcpSocket {
         // The peer is the address connected to: asking the kernel
         // (`getpeername`) fails once the peer has reset the connection,
         // which must not fail `finish-connect` (the streams report it).
-        let mut conn = Connection::new(stream, peer, self.drains.clone());
+        let mut conn = Connection::new(stream, peer, &self.shared);
         let streams = take_streams(&mut conn)?;
         self.state = State::Connected(conn);
         Ok(streams)
@@ -431,9 +446,9 @@ impl TcpSocket {
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
     ) -> Result<(TcpSocket, DynInputStream, DynOutputStream)> {
-        let mut conn = Connection::new(stream, peer, self.drains.clone());
+        let mut conn = Connection::new(stream, peer, &self.shared);
         let (input, output) = take_streams(&mut conn)?;
-        let socket = Self::with_state(State::Connected(conn), self.family, self.drains.clone());
+        let socket = Self::with_state(State::Connected(conn), self.family, self.shared.clone());
         Ok((socket, input, output))
     }
 

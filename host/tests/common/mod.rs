@@ -94,6 +94,14 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The next line the server prints on standard output (bounded by
+    /// [`TIMEOUT`]).
+    pub fn next_line(&self) -> String {
+        self.log
+            .recv_timeout(TIMEOUT)
+            .expect("a line from the server")
+    }
+
     /// The access-log lines printed so far.
     pub fn log_lines(&self) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(200));

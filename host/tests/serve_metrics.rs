@@ -1,0 +1,194 @@
+//! `serve --metrics ADDR`: the server's counters in Prometheus' text
+//! format, scraped with curl as a platform team's Prometheus would (issue
+//! 12).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{Server, raw};
+
+/// The metrics address a server announced on its second line.
+fn metrics_addr(server: &Server) -> SocketAddr {
+    let line = server.next_line();
+    let addr = line
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected line: {line}"));
+    addr.parse().unwrap()
+}
+
+/// `curl -s URL`: status code and body.
+fn curl_bytes(url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let mut body = out.stdout;
+    let at = body.iter().rposition(|b| *b == b'\n').expect("a status");
+    let code = std::str::from_utf8(&body[at + 1..])
+        .unwrap()
+        .parse()
+        .unwrap();
+    body.truncate(at);
+    (code, body)
+}
+
+/// `curl -s URL` for text: status code and body.
+fn curl(url: &str, extra: &[&str]) -> (u16, String) {
+    let (code, body) = curl_bytes(url, extra);
+    (code, String::from_utf8(body).unwrap())
+}
+
+/// The value of the sample line starting with `name` (with its labels).
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+/// Scrapes until `done` holds (the guest reports a response just after
+/// its last byte went out), at most 10 s; the last scrape.
+fn scrape_until(addr: SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let (code, text) = curl(&format!("http://{addr}/metrics"), &[]);
+        assert_eq!(code, 200);
+        if done(&text) {
+            return text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_metrics_endpoint_counts_responses_bytes_and_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("a.bin"), &body).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--workers",
+            "2",
+            "--metrics",
+            "127.0.0.1:0",
+            "--access-log",
+            "off",
+        ],
+    );
+    let metrics = metrics_addr(&server);
+
+    for _ in 0..3 {
+        let (code, got) = curl_bytes(&server.url("/a.bin"), &[]);
+        assert_eq!((code, got), (200, body.clone()));
+    }
+    let missing = raw(
+        server.addr,
+        b"GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let not_found_body = missing.split_once("\r\n\r\n").unwrap().1.len() as u64;
+    // One keep-alive connection stays open, its response done.
+    let mut held = TcpStream::connect(server.addr).unwrap();
+    held.write_all(b"GET /a.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(&body) {
+        let mut buf = [0u8; 4096];
+        let n = held.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+
+    let text = scrape_until(metrics, |t| {
+        sample(t, "wasm_sendfile_http_responses_total{status=\"200\"}") == Some(4)
+            && sample(t, "wasm_sendfile_http_responses_total{status=\"404\"}") == Some(1)
+            && sample(t, "wasm_sendfile_open_connections") == Some(1)
+    });
+    assert_eq!(
+        sample(&text, "wasm_sendfile_http_response_body_bytes_total"),
+        Some(4000 + not_found_body),
+        "{text}"
+    );
+    let file_bytes = ["zero_copy", "small_copy", "fallback"].map(|p| {
+        sample(
+            &text,
+            &format!("wasm_sendfile_sendfile_file_bytes_total{{path=\"{p}\"}}"),
+        )
+        .unwrap()
+    });
+    assert_eq!(file_bytes.iter().sum::<u64>(), 4000, "{text}");
+    assert_eq!(file_bytes[2], 0, "no fallback on a regular file: {text}");
+    assert_eq!(sample(&text, "wasm_sendfile_workers"), Some(2));
+    assert_eq!(
+        sample(&text, "wasm_sendfile_worker_restarts_total"),
+        Some(0)
+    );
+    for family in [
+        "# TYPE wasm_sendfile_http_responses_total counter",
+        "# TYPE wasm_sendfile_open_connections gauge",
+        "# HELP wasm_sendfile_sendfile_file_bytes_total ",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(family)),
+            "{family}: {text}"
+        );
+    }
+
+    // Closed, the connection is no longer counted.
+    drop(held);
+    scrape_until(metrics, |t| {
+        sample(t, "wasm_sendfile_open_connections") == Some(0)
+    });
+}
+
+#[test]
+fn the_metrics_endpoint_answers_only_scrapes_and_never_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--workers",
+            "1",
+            "--metrics",
+            "127.0.0.1:0",
+            "--access-log",
+            "off",
+        ],
+    );
+    let metrics = metrics_addr(&server);
+    let (code, _) = curl(&format!("http://{metrics}/other"), &[]);
+    assert_eq!(code, 404);
+    let (code, _) = curl(&format!("http://{metrics}/metrics"), &["-X", "POST"]);
+    assert_eq!(code, 405);
+    let (code, body) = curl(&format!("http://{metrics}/metrics"), &["-I"]);
+    assert_eq!(code, 200);
+    assert!(body.contains("version=0.0.4"), "{body}");
+    let garbage = raw(metrics, b"\x00\x01 not http\r\n\r\n");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    // Scrapers that send nothing, or an endless head, hold no slot for
+    // long: the endpoint still answers.
+    let silent: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(metrics).unwrap())
+        .collect();
+    let mut endless = TcpStream::connect(metrics).unwrap();
+    let _ = endless.write_all(&[b'a'; 9000]);
+    let start = Instant::now();
+    let (code, text) = curl(&format!("http://{metrics}/metrics"), &[]);
+    assert_eq!(code, 200);
+    assert!(text.contains("wasm_sendfile_workers 1"), "{text}");
+    assert!(start.elapsed() < Duration::from_secs(8));
+    drop(silent);
+    // The metrics are not on the served port.
+    let (code, _) = curl(&server.url("/metrics"), &[]);
+    assert_eq!(code, 404);
+}
