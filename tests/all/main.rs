@@ -10,6 +10,7 @@ mod file_target;
 mod hostile;
 mod model;
 mod nonblocking;
+mod python_guest;
 mod sdk;
 mod seeds;
 mod semantics;

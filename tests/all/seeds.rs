@@ -1,6 +1,7 @@
 //! Interop with the seed's own Python programs
 //! (`shared/seeds/000_df12fecc2b5768b7.txt`): its client against our
-//! song-server guest, and our song-client guest against its server. The
+//! song-server guests (the Rust one and the Python one), and our
+//! song-client guest against its server. The
 //! programs are taken from the seed text at test time and changed only as
 //! the issue allows: the song file paths, and the server stopping after one
 //! connection.
@@ -126,34 +127,58 @@ fn py_repr(s: &str) -> String {
 #[test]
 fn seed_client_against_our_song_server() {
     let _port = SEED_PORT.lock().unwrap_or_else(|e| e.into_inner());
-    let (dir, _, baa) = songs();
     let Some(seed) = seed_text() else { return };
-    let client = program(&seed, "Example Client Program:\n")
-        .replace("/PythonProgs/BaaBaa.txt", baa.to_str().unwrap());
-    wait_bindable(PORT);
-    let server = {
-        let songs = dir.path().to_path_buf();
-        std::thread::spawn(move || {
+    seed_client_against(&seed, |songs| {
+        let songs = songs.to_path_buf();
+        let server = std::thread::spawn(move || {
             Guest::new(guests::SONG_SERVER)
                 .dir_ro(&songs, "/songs")
                 .allow_bind(&format!("127.0.0.1:{PORT}"))
                 .env("SONG_MAX_CONNECTIONS", "1")
                 .args(["/songs/Wheels.txt"])
                 .run()
-        })
-    };
-    let mut server = Some(server);
-    wait_listening(PORT, || {
-        if !server.as_ref()?.is_finished() {
-            return None;
-        }
-        Some(format!("{:#?}", server.take()?.join().unwrap()))
+        });
+        let mut server = Some(server);
+        wait_listening(PORT, || {
+            if !server.as_ref()?.is_finished() {
+                return None;
+            }
+            Some(format!("{:#?}", server.take()?.join().unwrap()))
+        });
+        server.unwrap()
     });
+}
+
+#[test]
+fn seed_client_against_the_python_song_server() {
+    let _port = SEED_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(seed) = seed_text() else { return };
+    let Some(component) = super::python_guest::component() else {
+        return;
+    };
+    seed_client_against(&seed, |songs| {
+        let addr = format!("127.0.0.1:{PORT}").parse().unwrap();
+        super::python_guest::start(component, songs, "Wheels.txt", addr, 1)
+    });
+}
+
+/// Runs the seed's client against the song server `start` starts (serving
+/// `Wheels.txt` from the directory it is given, on [`PORT`], for one
+/// connection); checks what both printed.
+fn seed_client_against(
+    seed: &str,
+    start: impl FnOnce(&Path) -> std::thread::JoinHandle<wasm_sendfile_tests::Output>,
+) {
+    let (dir, _, baa) = songs();
+    let client = program(seed, "Example Client Program:\n")
+        .replace("/PythonProgs/BaaBaa.txt", baa.to_str().unwrap());
+    wait_bindable(PORT);
+    let server = start(dir.path());
     let out = python(dir.path(), "client.py", &client)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let server = server.take().unwrap().join().unwrap();
+    let server = server.join().unwrap();
     server.assert_success();
     assert!(
         out.status.success(),
