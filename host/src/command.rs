@@ -97,8 +97,15 @@ impl Runner {
     /// memory tracked (see [`CommandState::memory_usage`]). Set epoch
     /// deadlines or fuel on it before [`Runner::run_in`].
     pub fn store(&self, state: CommandState) -> Store<CommandState> {
+        let counting = state
+            .sendfile
+            .count_host_calls
+            .then(|| state.sendfile.metrics().clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
+        if let Some(metrics) = counting {
+            metrics.count_host_calls(&mut store);
+        }
         store
     }
 

@@ -18,6 +18,8 @@ pub struct SendfileCtx {
     /// What wasmtime-wasi's `WasiCtx` said of TCP, once asked (see
     /// [`crate::p2`]'s `tcp_create_socket`).
     pub(crate) wasi_allows_tcp: Option<bool>,
+    /// Stores made by [`crate::command::Runner`] count host calls.
+    pub(crate) count_host_calls: bool,
 }
 
 impl SendfileCtx {
@@ -56,6 +58,7 @@ impl SendfileCtx {
 pub struct SendfileCtxBuilder {
     policy: Policy,
     metrics: Option<Arc<Metrics>>,
+    count_host_calls: bool,
 }
 
 impl SendfileCtxBuilder {
@@ -160,6 +163,15 @@ impl SendfileCtxBuilder {
         self
     }
 
+    /// Count the guest's calls into the host in the metrics'
+    /// `host_calls`, in stores made by [`crate::command::Runner`] (other
+    /// stores: [`Metrics::count_host_calls`]). Off by default: it costs a
+    /// dynamic call at each guest/host transition.
+    pub fn count_host_calls(mut self, count: bool) -> Self {
+        self.count_host_calls = count;
+        self
+    }
+
     /// The finished context.
     pub fn build(self) -> SendfileCtx {
         SendfileCtx {
@@ -168,6 +180,7 @@ impl SendfileCtxBuilder {
             regular_files: RegularFiles::default(),
             pending_writes: Arc::default(),
             wasi_allows_tcp: None,
+            count_host_calls: self.count_host_calls,
         }
     }
 }

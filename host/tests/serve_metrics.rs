@@ -146,9 +146,25 @@ fn the_metrics_endpoint_counts_responses_bytes_and_connections() {
 
     // Closed, the connection is no longer counted.
     drop(held);
-    scrape_until(metrics, |t| {
+    let text = scrape_until(metrics, |t| {
         sample(t, "wasm_sendfile_open_connections") == Some(0)
     });
+
+    // The guests' calls into the host are counted: each request takes
+    // some (accept, read, send-file, ...), and not hundreds.
+    let before = sample(&text, "wasm_sendfile_host_calls_total").unwrap();
+    for _ in 0..10 {
+        let (code, _) = curl_bytes(&server.url("/a.bin"), &[]);
+        assert_eq!(code, 200);
+    }
+    let text = scrape_until(metrics, |t| {
+        sample(t, "wasm_sendfile_http_responses_total{status=\"200\"}") == Some(14)
+    });
+    let per_request = (sample(&text, "wasm_sendfile_host_calls_total").unwrap() - before) / 10;
+    assert!(
+        (3..200).contains(&per_request),
+        "{per_request} calls per request"
+    );
 }
 
 #[test]

@@ -66,6 +66,9 @@ pub struct RunArgs {
     /// by `serve` for `--access-log FILE`).
     #[arg(skip)]
     pub stdout: Option<std::fs::File>,
+    /// Count the guest's calls into the host (set by `serve --metrics`).
+    #[arg(skip)]
+    pub count_host_calls: bool,
 }
 
 /// `HOST::GUEST`, split at the last `::` (so a host path may contain
@@ -111,6 +114,7 @@ impl RunArgs {
     pub fn sendfile_ctx(&self, metrics: Arc<Metrics>) -> Result<SendfileCtx> {
         let mut b = SendfileCtx::builder()
             .allow_file_targets(self.allow_file_targets)
+            .count_host_calls(self.count_host_calls)
             .metrics(metrics);
         if let Some(listener) = &self.listener {
             b = b.listener(listener.try_clone()?);

@@ -94,7 +94,7 @@ pub struct ServeArgs {
     /// Serve the server's counters in Prometheus' text format at
     /// `http://ADDR/metrics` (ADDR as for `--listen`): responses by status,
     /// body bytes, zero-copy, small-copy and fallback bytes, open
-    /// connections, worker restarts.
+    /// connections, worker restarts, calls from the guests into the host.
     #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
     metrics: Option<std::net::SocketAddr>,
     /// How bodies are sent; `copy` and `splice` exist to compare against.
@@ -210,6 +210,7 @@ impl ServeArgs {
             fs_on_thread: true,
             listener: Some(listener.clone()),
             stdout: log.flatten().map(std::fs::File::try_clone).transpose()?,
+            count_host_calls: self.metrics.is_some(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Counters of what the capability did, shared by every store that uses
 //! the same [`Metrics`].
 
+mod host_calls;
 mod prometheus;
 
 pub use prometheus::{Kind as PrometheusKind, PrometheusText};
@@ -25,6 +26,7 @@ pub struct Metrics {
     /// By status code, as [`STATUSES`] says.
     responses: Box<[AtomicU64]>,
     response_body_bytes: AtomicU64,
+    host_calls: host_calls::HostCalls,
 }
 
 impl Default for Metrics {
@@ -40,6 +42,7 @@ impl Default for Metrics {
             open_connections: AtomicU64::default(),
             responses: (0..STATUSES).map(|_| AtomicU64::default()).collect(),
             response_body_bytes: AtomicU64::default(),
+            host_calls: host_calls::HostCalls::default(),
         }
     }
 }
@@ -71,6 +74,10 @@ pub struct MetricsSnapshot {
     pub responses: u64,
     /// Body bytes of those responses.
     pub response_body_bytes: u64,
+    /// Calls from guests into the host (host functions and the runtime's
+    /// own entry points), counted only in stores set up to count them
+    /// ([`Metrics::count_host_calls`]).
+    pub host_calls: u64,
 }
 
 /// What one call did, recorded at its end.
@@ -142,6 +149,7 @@ impl Metrics {
             open_connections: self.open_connections.load(Relaxed),
             responses,
             response_body_bytes: self.response_body_bytes.load(Relaxed),
+            host_calls: self.host_calls.total(),
         }
     }
 }

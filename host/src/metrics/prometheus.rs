@@ -112,6 +112,12 @@ impl Metrics {
             &samples,
         );
         out.family(
+            "host_calls_total",
+            Kind::Counter,
+            "Calls from guests into the host (host functions and runtime entry points), where counted.",
+            &[("", m.host_calls)],
+        );
+        out.family(
             "http_response_body_bytes_total",
             Kind::Counter,
             "Body bytes of the HTTP responses guests reported.",

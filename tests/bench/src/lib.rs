@@ -1,10 +1,11 @@
 //! The benchmark suite behind `cargo run --release -p bench`: servers to
-//! compare, load clients, `/proc` readings and the report. The criterion
-//! micro-benchmark (`cargo bench -p bench`) shares [`call`].
+//! compare, load clients, `/proc` readings and the report. `cargo run
+//! --release -p bench -- call` runs only [`call`].
 
 pub mod call;
 pub mod cpusplit;
 pub mod files;
+pub mod hostcalls;
 pub mod load;
 pub mod machine;
 pub mod native;

@@ -46,6 +46,26 @@ enum Sub {
         dir: PathBuf,
         addr: std::net::SocketAddr,
     },
+    /// Only the cost of one call: a one-byte non-blocking `send-file`
+    /// through the guest against the bare `sendfile(2)`, side by side
+    /// (for measuring a change to the call path; writes nothing).
+    Call {
+        /// Calls per batch.
+        #[arg(long, default_value_t = 200_000)]
+        calls: u64,
+        /// Batches of each kind, alternating.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// The bare side of the call measurement (used by the benchmark
+    /// itself): N one-byte `sendfile(2)` calls of FILE to ADDR; prints the
+    /// nanoseconds they took.
+    #[command(hide = true)]
+    BareSendfile {
+        addr: std::net::SocketAddr,
+        file: PathBuf,
+        n: u64,
+    },
 }
 
 use bench::CONNECTIONS;
@@ -111,6 +131,20 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Sub::BareSendfile { addr, file, n }) = &cli.command {
+        let took = bench::call::bare_loop(*addr, file, *n);
+        println!("{}", took.as_nanos());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(Sub::Call { calls, runs }) = cli.command {
+        return match call_only(calls, runs) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.quick {
         cli.runs = 1;
         cli.seconds = 1;
@@ -125,6 +159,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `bench call`: the call measurement alone, printed.
+fn call_only(calls: u64, runs: usize) -> Result<(), String> {
+    let programs = Programs {
+        wasm_sendfile: build_host()?,
+        bench: std::env::current_exe().map_err(|e| e.to_string())?,
+    };
+    let cpus = cpus();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("small.bin");
+    std::fs::write(&file, [7u8; 1024]).map_err(|e| e.to_string())?;
+    let (guest, bare) = bench::call::per_call_ns(&programs, cpus.server, &file, calls, runs);
+    println!(
+        "one call: guest {guest:.0} ns, bare sendfile(2) {bare:.0} ns, ratio {:.2}x",
+        guest / bare
+    );
+    Ok(())
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
@@ -221,11 +273,20 @@ fn run(cli: &Cli) -> Result<(), String> {
             .notes
             .push(format!("System calls per request not counted: {why}.")),
     }
+    eprintln!("bench: component calls per request");
+    let n = if cli.quick { 200 } else { 2000 };
+    for kind in kinds.iter().copied().filter(|k| k.is_guest()) {
+        let calls = Server::start_with_metrics(kind, files.dir(), &programs, cpus.server)
+            .and_then(|s| bench::hostcalls::per_request(&s, files::SMALL, n));
+        report.host_calls.push((kind, calls));
+    }
     eprintln!("bench: memory while serving {} MiB", cli.huge_mib);
     report.flat = Some(flat_memory(&files, &programs, &cpus)?);
     eprintln!("bench: call overhead");
     let calls = if cli.quick { 20_000 } else { 200_000 };
     report.call_ns = Some(bench::call::per_call_ns(
+        &programs,
+        cpus.server,
         &files.path(files::SMALL),
         calls,
         cli.runs.max(5),

@@ -76,6 +76,8 @@ pub struct Report {
     pub cpu_split: Vec<(Kind, Result<crate::cpusplit::Split, String>)>,
     /// System calls per 1 KiB request, per server (or why not measured).
     pub syscalls: Vec<(Kind, Result<f64, String>)>,
+    /// Component calls (guest into host) per 1 KiB request, guest servers.
+    pub host_calls: Vec<(Kind, Result<f64, String>)>,
     /// Nanoseconds per call: (through the guest, bare syscall).
     pub call_ns: Option<(f64, f64)>,
     /// The 4 GiB check: (file bytes, guest linear memory peak, host RSS growth).
@@ -190,16 +192,23 @@ impl Report {
         if !self.syscalls.is_empty() {
             let _ = writeln!(
                 s,
-                "\n**System calls per request** (1 KiB file, one keep-alive connection, `strace -c -f` on the server)\n"
+                "\n**Calls per request** (1 KiB file, one keep-alive connection; system calls by `strace -c -f` on the server, component calls (guest into host) by `serve --metrics`)\n"
             );
-            let _ = writeln!(s, "| server | system calls per request |");
-            let _ = writeln!(s, "|---|--:|");
+            let _ = writeln!(
+                s,
+                "| server | system calls per request | component calls per request |"
+            );
+            let _ = writeln!(s, "|---|--:|--:|");
+            let figure = |calls: &Result<f64, String>| match calls {
+                Ok(c) => format!("{c:.1}"),
+                Err(why) => format!("not measured: {why}"),
+            };
             for (kind, calls) in &self.syscalls {
-                let calls = match calls {
-                    Ok(c) => format!("{c:.1}"),
-                    Err(why) => format!("not measured: {why}"),
+                let component = match self.host_calls.iter().find(|(k, _)| k == kind) {
+                    Some((_, calls)) => figure(calls),
+                    None => "– (not a component)".to_string(),
                 };
-                let _ = writeln!(s, "| {} | {calls} |", kind.label());
+                let _ = writeln!(s, "| {} | {} | {component} |", kind.label(), figure(calls));
             }
         }
         if let Some((size, guest, growth)) = self.flat {

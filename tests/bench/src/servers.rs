@@ -77,6 +77,9 @@ pub struct Server {
     pub kind: Kind,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where a guest server started by [`Server::start_with_metrics`]
+    /// serves its metrics.
+    pub metrics: Option<SocketAddr>,
     child: Child,
     stderr: PathBuf,
     _scratch: tempfile::TempDir,
@@ -98,6 +101,31 @@ impl Server {
         programs: &Programs,
         cpus: &str,
         workers: usize,
+    ) -> Result<Server, String> {
+        Self::start_with(kind, dir, programs, cpus, workers, None)
+    }
+
+    /// Like [`Server::start`] with one worker, for a guest server that
+    /// also serves its metrics (host calls counted) at a free address.
+    pub fn start_with_metrics(
+        kind: Kind,
+        dir: &Path,
+        programs: &Programs,
+        cpus: &str,
+    ) -> Result<Server, String> {
+        if !kind.is_guest() {
+            return Err(format!("{} has no metrics endpoint", kind.label()));
+        }
+        Self::start_with(kind, dir, programs, cpus, 1, Some(free_addr()))
+    }
+
+    fn start_with(
+        kind: Kind,
+        dir: &Path,
+        programs: &Programs,
+        cpus: &str,
+        workers: usize,
+        metrics: Option<SocketAddr>,
     ) -> Result<Server, String> {
         let addr = free_addr();
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -128,6 +156,9 @@ impl Server {
             cmd.arg(&programs.wasm_sendfile).arg("serve").arg(dir);
             cmd.args(["--listen", &addr.to_string(), "--quiet", "--body", body]);
             cmd.args(["--workers", &workers.to_string()]);
+            if let Some(metrics) = metrics {
+                cmd.args(["--metrics", &metrics.to_string()]);
+            }
         }
         let err_file = fs::File::create(&stderr).map_err(|e| e.to_string())?;
         let child = cmd
@@ -139,6 +170,7 @@ impl Server {
         let mut server = Server {
             kind,
             addr,
+            metrics,
             child,
             stderr,
             _scratch: scratch,
