@@ -257,6 +257,18 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if workers == 0 {
         bail!("--workers must be at least 1");
     }
+    let figures = Arc::new(ServerFigures {
+        metrics: Arc::new(Metrics::new()),
+        restarts: Default::default(),
+        workers,
+    });
+    let metrics = &figures.metrics;
+    // Before the served port, so the endpoint answers once that port does
+    // (and a taken metrics address fails before anything else starts).
+    let endpoint = match args.metrics {
+        Some(addr) => Some(metrics_endpoint::start(addr, figures.clone()).await?),
+        None => None,
+    };
     // The port is opened once, here, and handed to every worker's bind (as
     // nginx's master does): a taken address is a clear error, also when
     // another `serve` holds it, and port 0 becomes one port for all.
@@ -271,12 +283,6 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let engine = wasmtime::Engine::default();
     let runner = Arc::new(Runner::new(&engine)?);
     let component = load(&engine, &args.worker(0, &listener, log)?.component)?;
-    let figures = Arc::new(ServerFigures {
-        metrics: Arc::new(Metrics::new()),
-        restarts: Default::default(),
-        workers,
-    });
-    let metrics = &figures.metrics;
     let mut memory = Vec::new();
     let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
     // Each worker runs on a thread of its own with its own single-threaded
@@ -310,10 +316,6 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     for i in 0..workers {
         memory.push(start(i)?);
     }
-    let endpoint = match args.metrics {
-        Some(addr) => Some(metrics_endpoint::start(addr, figures.clone()).await?),
-        None => None,
-    };
     println!("serving {} on http://{}/", args.dir.display(), args.listen);
     if let Some((addr, _)) = &endpoint {
         println!("metrics on http://{addr}/metrics");
