@@ -78,7 +78,7 @@ fn require_wasmtime_wasi<T>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
         Err(_) => Ok(()),
         Ok(()) => Err(wasmtime::Error::msg(format!(
             "wasm-sendfile was added to a linker without wasmtime-wasi's interfaces \
-             ({WASI_FILESYSTEM_TYPES} is missing): call \
+             ({WASI_FILESYSTEM_TYPES} is missing): on a new `Linker`, call \
              `wasmtime_wasi::p2::add_to_linker_async(&mut linker)` first and \
              `wasm_sendfile::add_only_sendfile_to_linker_async(&mut linker)` after it, \
              or `wasm_sendfile::add_to_linker_async(&mut linker)`, which does both in that order"

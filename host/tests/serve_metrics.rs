@@ -191,6 +191,21 @@ fn the_metrics_endpoint_answers_only_scrapes_and_never_hangs() {
     assert!(body.contains("version=0.0.4"), "{body}");
     let garbage = raw(metrics, b"\x00\x01 not http\r\n\r\n");
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    // HEAD after a blank line (which parsers skip) has no body.
+    let head = raw(metrics, b"\r\nHEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
+        "{head}"
+    );
+    // Bytes after the request (a body, a second request) do not reset the
+    // connection before the scraper has the response.
+    for _ in 0..20 {
+        let scraped = raw(
+            metrics,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(scraped.contains("wasm_sendfile_workers 1"), "{scraped}");
+    }
     // Scrapers that send nothing, or an endless head, hold no slot for
     // long: the endpoint still answers.
     let silent: Vec<TcpStream> = (0..20)

@@ -95,7 +95,7 @@ pub async fn start(
 async fn answer(mut conn: TcpStream, figures: &ServerFigures) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
-    let (status, body) = loop {
+    let (status, body, head_only) = loop {
         let n = conn.read(&mut buf).await?;
         if n == 0 {
             return Ok(());
@@ -104,13 +104,17 @@ async fn answer(mut conn: TcpStream, figures: &ServerFigures) -> std::io::Result
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => break respond(&req, figures),
+            Ok(httparse::Status::Complete(_)) => {
+                let (status, body) = respond(&req, figures);
+                break (status, body, req.method == Some("HEAD"));
+            }
             Ok(httparse::Status::Partial) if head.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => break ("431 Request Header Fields Too Large", None),
-            Err(_) => break ("400 Bad Request", None),
+            Ok(httparse::Status::Partial) => {
+                break ("431 Request Header Fields Too Large", None, false);
+            }
+            Err(_) => break ("400 Bad Request", None, false),
         }
     };
-    let head_only = head.starts_with(b"HEAD ");
     let (kind, body) = match &body {
         Some(text) => ("text/plain; version=0.0.4; charset=utf-8", text.as_str()),
         None => ("text/plain; charset=utf-8", ""),
@@ -121,7 +125,13 @@ async fn answer(mut conn: TcpStream, figures: &ServerFigures) -> std::io::Result
         if head_only { "" } else { body }
     );
     conn.write_all(response.as_bytes()).await?;
-    conn.shutdown().await
+    conn.shutdown().await?;
+    // Whatever else the client sent (a body, a second request) is read and
+    // dropped until it closes (within the caller's timeout): closing with
+    // unread bytes would reset the connection, and the reset can destroy
+    // the response before the client reads it.
+    while conn.read(&mut buf).await? > 0 {}
+    Ok(())
 }
 
 /// The status and, for a scrape, the metrics.

@@ -2,7 +2,7 @@
 //! component calls a request costs, the figure the benchmark reports.
 
 use super::Metrics;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use wasmtime::{CallHook, Store};
 
@@ -25,6 +25,9 @@ impl Counters {
         self.live.retain(|c| {
             let gone = Arc::strong_count(c) == 1;
             if gone {
+                // Sees the last counts of the store that dropped its
+                // reference (its release pairs with this acquire).
+                std::sync::atomic::fence(Acquire);
                 *retired += c.load(Relaxed);
             }
             !gone
