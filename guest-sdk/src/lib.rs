@@ -19,6 +19,8 @@
 //!   bounds blocking sendfile calls to the stream),
 //!   [`connect_timeout`](net::TcpStream::connect_timeout).
 //! - [`limits()`]: what the host allows, asked up front.
+//! - [`http`]: a `wasi:http` guest answers with a file, sent by the host
+//!   with `sendfile(2)` (`wasm-sendfile http`).
 //!
 //! One error model: every call returns or converts into `std::io::Error`
 //! of the matching [`std::io::ErrorKind`]. When the capability failed,
@@ -42,6 +44,7 @@
 mod bindings;
 mod error;
 pub mod fs;
+pub mod http;
 pub mod net;
 
 /// The `wasi` crate the SDK is built on, re-exported: guests that go past

@@ -46,7 +46,13 @@ fn main() {
     let mut consts = String::new();
     let mut names = Vec::new();
     for name in guest_names(&guests_dir) {
-        let wasm = out.join(format!("{name}.wasm"));
+        // A library component's file is named after its crate's lib name.
+        let file = if guests_dir.join(&name).join("src/main.rs").exists() {
+            name.clone()
+        } else {
+            name.replace('-', "_")
+        };
+        let wasm = out.join(format!("{file}.wasm"));
         assert!(wasm.exists(), "missing {}", wasm.display());
         let ident = name.to_uppercase().replace('-', "_");
         let path = wasm.display().to_string();
@@ -89,12 +95,18 @@ fn watched(guests_dir: &Path, root: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// Every directory of `guests/` holding a program (`src/main.rs`).
+/// Every directory of `guests/` holding a component: a program
+/// (`src/main.rs`, a `wasi:cli` command) or a `cdylib` library (a
+/// `wasi:http/proxy` component, say).
 fn guest_names(guests_dir: &Path) -> Vec<String> {
+    let is_component = |dir: &Path| {
+        dir.join("src/main.rs").exists()
+            || fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("\"cdylib\""))
+    };
     let mut names: Vec<String> = fs::read_dir(guests_dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("src/main.rs").exists())
+        .filter(|e| is_component(&e.path()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();

@@ -4,7 +4,9 @@
 //! `descriptor`, `input-stream`, `output-stream`, `pollable` and `network`
 //! handles are the very resources wasmtime-wasi created. Only the
 //! `tcp-socket` resource is ours ([`crate::sockets::TcpSocket`]): it is how the
-//! capability reaches the socket's file descriptor.
+//! capability reaches the socket's file descriptor. The `wasi:http` types
+//! are wasmtime-wasi-http's, so `http-file` takes the very responses and
+//! response-outparams its `wasi:http/types` created.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -27,9 +29,11 @@ wasmtime::component::bindgen!({
         "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
         "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
         "wasi:sockets/network": wasmtime_wasi::p2::bindings::sockets::network,
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasm-sendfile:sendfile/http-file.file-body": crate::p2::http_file::FileBody,
         "wasi:sockets/tcp.tcp-socket": crate::sockets::TcpSocket,
     },
 });
 
 pub use self::wasi::sockets::{tcp, tcp_create_socket};
-pub use self::wasm_sendfile::sendfile::{http_stats, sendfile};
+pub use self::wasm_sendfile::sendfile::{http_file, http_stats, sendfile};

@@ -75,6 +75,7 @@
 mod bindings;
 pub mod command;
 mod ctx;
+pub mod http;
 mod linker;
 mod memory;
 mod metrics;

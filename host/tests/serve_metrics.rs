@@ -3,69 +3,12 @@
 //! 12).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Server, raw};
-
-/// The metrics address a server announced on its second line.
-fn metrics_addr(server: &Server) -> SocketAddr {
-    let line = server.next_line();
-    let addr = line
-        .strip_prefix("metrics on http://")
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("unexpected line: {line}"));
-    addr.parse().unwrap()
-}
-
-/// `curl -s URL`: status code and body.
-fn curl_bytes(url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("curl");
-    let mut body = out.stdout;
-    let at = body.iter().rposition(|b| *b == b'\n').expect("a status");
-    let code = std::str::from_utf8(&body[at + 1..])
-        .unwrap()
-        .parse()
-        .unwrap();
-    body.truncate(at);
-    (code, body)
-}
-
-/// `curl -s URL` for text: status code and body.
-fn curl(url: &str, extra: &[&str]) -> (u16, String) {
-    let (code, body) = curl_bytes(url, extra);
-    (code, String::from_utf8(body).unwrap())
-}
-
-/// The value of the sample line starting with `name` (with its labels).
-fn sample(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .map(|v| v.parse().unwrap())
-}
-
-/// Scrapes until `done` holds (the guest reports a response just after
-/// its last byte went out), at most 10 s; the last scrape.
-fn scrape_until(addr: SocketAddr, done: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let (code, text) = curl(&format!("http://{addr}/metrics"), &[]);
-        assert_eq!(code, 200);
-        if done(&text) {
-            return text;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "never: {text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{Server, curl, curl_bytes, metrics_addr, raw, sample, scrape_until};
 
 #[test]
 fn the_metrics_endpoint_counts_responses_bytes_and_connections() {

@@ -6,6 +6,7 @@ use crate::files::{self, Reply};
 use crate::http::{self, Parsed};
 use crate::log::{self, Entry};
 use crate::{Config, Timeouts};
+use http_rules::Headers;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use wasi::io::poll::Pollable;

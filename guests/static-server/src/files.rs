@@ -3,11 +3,14 @@
 
 use crate::http::{self, Head, Request};
 use crate::listing;
-use crate::open_files::{OpenFile, OpenFiles, content_type};
+use crate::open_files::{OpenFile, OpenFiles};
 use crate::precompressed;
+use http_rules::Headers;
+use http_rules::conditions::{if_range_holds, not_modified, precondition_failed};
+use http_rules::path::{origin_form, path_of};
+use http_rules::range::{Range, range};
 use std::io::ErrorKind;
 use std::rc::Rc;
-use std::time::SystemTime;
 use wasi::filesystem::types::{DescriptorStat, DescriptorType};
 use wasm_sendfile_sdk::fs::{File, metadata};
 
@@ -78,65 +81,6 @@ impl Site {
             lines.push_str(&format!("Content-Encoding: {coding}\r\n"));
         }
         lines
-    }
-}
-
-/// The path of `target` relative to the served directory, decoded and with
-/// its dot segments removed (RFC 3986 §5.2.4), or the status refusing it.
-/// An absolute-form target (`http://host/path`, RFC 9112 §3.2.2) is taken
-/// by its path. `..` above the root is 403; NUL bytes, backslashes and
-/// targets without a leading `/` are 400; dotfiles are 404 unless allowed.
-/// The host's preopen refuses symlinks that lead outside anyway.
-pub fn path_of(target: &str, dotfiles: bool) -> Result<String, u16> {
-    let target = origin_form(target);
-    let raw = target.split(['?', '#']).next().unwrap_or("");
-    if !raw.starts_with('/') {
-        return Err(400);
-    }
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| 400u16)?;
-    if decoded.contains('\0') || decoded.contains('\\') {
-        return Err(400);
-    }
-    let mut kept: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
-    for (i, seg) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        match *seg {
-            "." | "" if !last => {}
-            "." => kept.push(""),
-            ".." => {
-                kept.pop().ok_or(403u16)?;
-                if last {
-                    kept.push("");
-                }
-            }
-            seg => {
-                if seg.starts_with('.') && !dotfiles {
-                    return Err(404);
-                }
-                kept.push(seg);
-            }
-        }
-    }
-    Ok(format!("/{}", kept.join("/")))
-}
-
-/// The path-and-query part of a target: itself, or an absolute-form
-/// target's path (`/` if it has none).
-fn origin_form(target: &str) -> &str {
-    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
-    let rest = if lower.starts_with("http://") {
-        &target[7..]
-    } else if lower.starts_with("https://") {
-        &target[8..]
-    } else {
-        return target;
-    };
-    match rest.find(['/', '?']) {
-        Some(i) if rest[i..].starts_with('/') => &rest[i..],
-        _ => "/",
     }
 }
 
@@ -237,93 +181,6 @@ fn list(dir: &str, rel: &str, dotfiles: bool, keep_alive: bool, head_only: bool)
     Reply::inline(200, head, "text/html; charset=utf-8", &page, head_only)
 }
 
-/// A single byte range, resolved against the file size.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Range {
-    /// Serve everything (no range, several ranges, or one we do not parse).
-    Full,
-    /// Serve `start..=end`.
-    Part(u64, u64),
-    /// Outside the file: 416.
-    Unsatisfiable,
-}
-
-/// Parses a `Range` header (`bytes=a-b`, `bytes=a-`, `bytes=-n`).
-pub fn range(header: Option<&str>, size: u64) -> Range {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
-        return Range::Full;
-    };
-    if spec.contains(',') {
-        return Range::Full;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return Range::Full;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let parse = |s: &str| s.parse::<u64>().ok();
-    match (a.is_empty(), b.is_empty()) {
-        (true, false) => match parse(b) {
-            Some(0) => Range::Unsatisfiable,
-            Some(n) if size > 0 => Range::Part(size.saturating_sub(n), size - 1),
-            Some(_) => Range::Unsatisfiable,
-            None => Range::Full,
-        },
-        (false, _) => {
-            let Some(start) = parse(a) else {
-                return Range::Full;
-            };
-            let end = if b.is_empty() {
-                Some(u64::MAX)
-            } else {
-                parse(b)
-            };
-            match end {
-                None => Range::Full,
-                Some(end) if end < start => Range::Full,
-                Some(_) if start >= size => Range::Unsatisfiable,
-                Some(end) => Range::Part(start, end.min(size - 1)),
-            }
-        }
-        (true, true) => Range::Full,
-    }
-}
-
-/// RFC 9110 §13.2.2: `If-Match`, else `If-Unmodified-Since`, failing (412).
-fn precondition_failed(req: &Request, etag: &str, modified: SystemTime) -> bool {
-    if let Some(tags) = req.header("if-match") {
-        // Strong comparison: a weak tag never matches.
-        return !tags.split(',').any(|t| {
-            let t = t.trim();
-            t == "*" || t == etag
-        });
-    }
-    req.header("if-unmodified-since")
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .is_some_and(|since| modified > since)
-}
-
-/// Whether the client's cached copy is still good (→ 304).
-fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
-    if let Some(tags) = req.header("if-none-match") {
-        return tags.split(',').any(|t| {
-            let t = t.trim();
-            t == "*" || t.trim_start_matches("W/") == etag
-        });
-    }
-    req.header("if-modified-since")
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .is_some_and(|since| modified <= since)
-}
-
-/// Whether `If-Range` (if any) allows serving a range.
-fn if_range_holds(req: &Request, etag: &str, modified: SystemTime) -> bool {
-    match req.header("if-range") {
-        None => true,
-        Some(v) if v.trim().starts_with('"') => v.trim() == etag,
-        Some(v) => httpdate::parse_http_date(v.trim()).is_ok_and(|d| d == modified),
-    }
-}
-
 /// The pre-compressed sibling of `open` (the file `rel` names) with
 /// `suffix`, served with `Content-Encoding: coding`, if it is a regular
 /// file: from the cache, or looked up (a missing one is remembered for a
@@ -375,7 +232,7 @@ fn open_file(
         }
         other => other?,
     };
-    let content_type = content_type.unwrap_or_else(|| self::content_type(&path));
+    let content_type = content_type.unwrap_or_else(|| http_rules::validators::content_type(&path));
     let lines = site.extra_lines(coding);
     OpenFile::new(file, path, &stat, &lines, content_type)
         .map(Rc::new)
@@ -471,50 +328,6 @@ pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(range(None, 100), Range::Full);
-        assert_eq!(range(Some("bytes=0-9"), 100), Range::Part(0, 9));
-        assert_eq!(range(Some("bytes=90-"), 100), Range::Part(90, 99));
-        assert_eq!(range(Some("bytes=-10"), 100), Range::Part(90, 99));
-        assert_eq!(range(Some("bytes=-500"), 100), Range::Part(0, 99));
-        assert_eq!(range(Some("bytes=50-500"), 100), Range::Part(50, 99));
-        assert_eq!(range(Some("bytes=100-"), 100), Range::Unsatisfiable);
-        assert_eq!(range(Some("bytes=-0"), 100), Range::Unsatisfiable);
-        assert_eq!(range(Some("bytes=5-1"), 100), Range::Full);
-        assert_eq!(range(Some("bytes=0-1,5-6"), 100), Range::Full);
-        assert_eq!(range(Some("items=0-1"), 100), Range::Full);
-    }
-
-    #[test]
-    fn paths() {
-        let p = |t: &str| path_of(t, false);
-        assert_eq!(p("/a/b.txt?x=1"), Ok("/a/b.txt".into()));
-        assert_eq!(p("/a%20b"), Ok("/a b".into()));
-        assert_eq!(p("/../etc/passwd"), Err(403));
-        assert_eq!(p("/%2e%2e/etc"), Err(403));
-        assert_eq!(p("/a/%2e%2e%2f..%2fx"), Err(403));
-        assert_eq!(p("relative"), Err(400));
-        assert_eq!(p("/a%00b"), Err(400));
-        assert_eq!(p("/"), Ok("/".into()));
-        // Dot segments are removed while they stay inside the root.
-        assert_eq!(p("/sub/../x"), Ok("/x".into()));
-        assert_eq!(p("/a/./b//c"), Ok("/a/b/c".into()));
-        assert_eq!(p("/a/b/.."), Ok("/a/".into()));
-        assert_eq!(p("/a/."), Ok("/a/".into()));
-        assert_eq!(p("/docs/"), Ok("/docs/".into()));
-        // Dotfiles, unless allowed.
-        assert_eq!(p("/.env"), Err(404));
-        assert_eq!(p("/.git/config"), Err(404));
-        assert_eq!(p("/a/%2egit/config"), Err(404));
-        assert_eq!(path_of("/.env", true), Ok("/.env".into()));
-        // Absolute form.
-        assert_eq!(p("http://x/hello.txt"), Ok("/hello.txt".into()));
-        assert_eq!(p("HTTPS://x:8080/a?q"), Ok("/a".into()));
-        assert_eq!(p("http://x"), Ok("/".into()));
-        assert_eq!(origin_form("http://x?q=1"), "/");
-    }
 
     #[test]
     fn redirects_stay_on_the_site() {

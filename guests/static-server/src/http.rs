@@ -1,5 +1,6 @@
 //! Requests in (parsed by `httparse`), response heads out.
 
+use http_rules::Headers;
 use std::fmt::Write as _;
 
 /// Most headers a request may carry.
@@ -21,15 +22,16 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
 }
 
-impl Request {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+impl http_rules::Headers for Request {
+    fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
 
+impl Request {
     /// The request line, as the access log shows it.
     pub fn line(&self) -> String {
         format!("{} {} HTTP/1.{}", self.method, self.target, self.minor)

@@ -72,7 +72,7 @@ fn render(url_path: &str, entries: &[Entry], left_out: usize) -> String {
         let href = percent_encoding::utf8_percent_encode(&e.name, HREF);
         let when = e
             .modified
-            .map(|t| httpdate::fmt_http_date(t.min(crate::open_files::last_http_date())))
+            .map(|t| httpdate::fmt_http_date(t.min(http_rules::validators::last_http_date())))
             .unwrap_or_default();
         let size = if e.dir {
             "-".to_string()

@@ -6,6 +6,7 @@
 //! `gzip_vary`), so caches keep the representations apart.
 
 use crate::http::Request;
+use http_rules::Headers;
 
 /// The encodings served, best first: (content-coding, file suffix).
 pub const ENCODINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];

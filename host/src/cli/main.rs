@@ -1,5 +1,6 @@
 //! `wasm-sendfile`: runs WASI 0.2 components with the sendfile capability.
 
+mod http;
 mod metrics_endpoint;
 mod network;
 mod run;
@@ -21,6 +22,9 @@ enum Cmd {
     Run(run::RunArgs),
     /// Serve a directory over HTTP/1.1 with the bundled static-server guest.
     Serve(serve::ServeArgs),
+    /// Serve a `wasi:http/proxy` component over HTTP/1.1, an instance per
+    /// request; file bodies it answers with go by sendfile.
+    Http(http::HttpArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,7 +40,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let rt = match tokio::runtime::Runtime::new() {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Cmd::Http(http::HttpArgs {
+        workers: Some(n), ..
+    }) = &cli.command
+    {
+        rt.worker_threads((*n).max(1));
+    }
+    let rt = match rt.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -47,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Run(args) => run::run(args).await,
             Cmd::Serve(args) => serve::serve(args).await,
+            Cmd::Http(args) => http::http(args).await,
         }
     });
     match result {

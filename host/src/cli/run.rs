@@ -17,12 +17,15 @@ const BUNDLED: &[(&str, &[u8])] = &[
     ("song-server", wasm_sendfile_artifacts::SONG_SERVER_WASM),
     ("song-client", wasm_sendfile_artifacts::SONG_CLIENT_WASM),
     ("static-server", wasm_sendfile_artifacts::STATIC_SERVER_WASM),
+    ("http-files", wasm_sendfile_artifacts::HTTP_FILES_WASM),
+    ("http-hello", wasm_sendfile_artifacts::HTTP_HELLO_WASM),
 ];
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// The component (.wasm) to run, or the name of a bundled sample guest
-    /// (song-server, song-client, static-server).
+    /// (song-server, song-client, static-server; for `wasm-sendfile http`:
+    /// http-files, http-hello).
     pub component: PathBuf,
     /// Grant a host directory, as HOST or HOST::GUEST (like `wasmtime run`).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -73,7 +76,7 @@ pub struct RunArgs {
 
 /// `HOST::GUEST`, split at the last `::` (so a host path may contain
 /// `::`), or `HOST` for both.
-fn split_dir(spec: &str) -> (&str, &str) {
+pub(crate) fn split_dir(spec: &str) -> (&str, &str) {
     spec.rsplit_once("::").unwrap_or((spec, spec))
 }
 

@@ -116,7 +116,7 @@ pub enum Dotfiles {
 }
 
 /// `--listen`: PORT, HOST:PORT (names looked up) or [IPv6]:PORT.
-fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+pub(crate) fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     use std::net::ToSocketAddrs;
     if let Ok(port) = s.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -358,7 +358,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
 /// `worker_rlimit_nofile`): every connection and every file being sent
 /// holds one, and the common soft limit of 1024 is what
 /// `--max-connections 512` with two workers already needs. Best effort.
-fn raise_descriptor_limit() {
+pub(crate) fn raise_descriptor_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
@@ -424,7 +424,7 @@ impl Deaths {
 /// `SO_REUSEPORT`, so no other process can share the port; `SO_REUSEADDR`,
 /// so a restart does not wait for old connections in `TIME_WAIT`; IPv6-only
 /// for an IPv6 address, as the guests' own sockets are.
-fn open_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
+pub(crate) fn open_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => {
@@ -444,13 +444,13 @@ fn open_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
 }
 
 /// SIGINT and SIGTERM, as they come.
-struct Signals {
+pub(crate) struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> Result<Signals> {
+    pub(crate) fn new() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             int: signal(SignalKind::interrupt())?,
@@ -459,7 +459,7 @@ impl Signals {
     }
 
     /// Resolves at the next SIGINT or SIGTERM.
-    async fn next(&mut self) {
+    pub(crate) async fn next(&mut self) {
         tokio::select! {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}

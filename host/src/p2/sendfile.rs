@@ -27,7 +27,7 @@ use wasmtime_wasi::p2::{DynPollable, Pollable};
 const MAX_BUFFERS: usize = 1024;
 
 /// Offsets are `off_t` in the kernel.
-const MAX_OFFSET: u64 = i64::MAX as u64;
+pub(crate) const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// Where a checked request goes.
 enum Destination {
@@ -312,7 +312,7 @@ fn overlapping_copy(
 
 /// The source must be a file opened for reading (and a regular one: see
 /// `SendfileCtxView::regular`).
-fn readable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
+pub(crate) fn readable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
     let Descriptor::File(f) = d else {
         return Err(ErrorCode::Invalid);
     };

@@ -1,4 +1,5 @@
-//! A running `wasm-sendfile serve`, shared by the test binaries that use it.
+//! A running `wasm-sendfile serve` or `wasm-sendfile http`, shared by the
+//! test binaries that use it.
 
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
@@ -8,12 +9,13 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a test waits for the server or a client.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `wasm-sendfile serve` on a free loopback port, killed when dropped.
+/// `wasm-sendfile serve` (or `http`) on a free loopback port, killed when
+/// dropped.
 pub struct Server {
     child: Child,
     /// Where it listens.
@@ -25,6 +27,20 @@ impl Server {
     /// Serves `dir` with the given extra `serve` flags; returns once the
     /// server says it is listening.
     pub fn start(dir: &Path, flags: &[&str]) -> Server {
+        let dir_arg = dir.to_str().unwrap();
+        Server::spawn(&["serve", dir_arg], flags, &dir.display().to_string())
+    }
+
+    /// `wasm-sendfile http COMPONENT --dir-ro DIR::/` with the given extra
+    /// flags; returns once the server says it is listening.
+    pub fn http(component: &str, dir: &Path, flags: &[&str]) -> Server {
+        let grant = format!("{}::/", dir.display());
+        Server::spawn(&["http", component, "--dir-ro", &grant], flags, component)
+    }
+
+    /// Runs `wasm-sendfile ARGS --listen ADDR FLAGS` on a free port and
+    /// waits for its `serving WHAT on http://ADDR/` line.
+    fn spawn(args: &[&str], flags: &[&str], what: &str) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -32,12 +48,8 @@ impl Server {
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
-            .args([
-                "serve",
-                dir.to_str().unwrap(),
-                "--listen",
-                &addr.to_string(),
-            ])
+            .args(args)
+            .args(["--listen", &addr.to_string()])
             .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -51,10 +63,7 @@ impl Server {
             }
         });
         let first = log.recv_timeout(TIMEOUT).expect("server started");
-        assert_eq!(
-            first,
-            format!("serving {} on http://{addr}/", dir.display())
-        );
+        assert_eq!(first, format!("serving {what} on http://{addr}/"));
         Server { child, addr, log }
     }
 
@@ -125,4 +134,60 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut out = Vec::new();
     let _ = conn.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The metrics address a server announced on its second line.
+pub fn metrics_addr(server: &Server) -> SocketAddr {
+    let line = server.next_line();
+    let addr = line
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected line: {line}"));
+    addr.parse().unwrap()
+}
+
+/// `curl -s URL`: status code and body.
+pub fn curl_bytes(url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let mut body = out.stdout;
+    let at = body.iter().rposition(|b| *b == b'\n').expect("a status");
+    let code = std::str::from_utf8(&body[at + 1..])
+        .unwrap()
+        .parse()
+        .unwrap();
+    body.truncate(at);
+    (code, body)
+}
+
+/// `curl -s URL` for text: status code and body.
+pub fn curl(url: &str, extra: &[&str]) -> (u16, String) {
+    let (code, body) = curl_bytes(url, extra);
+    (code, String::from_utf8(body).unwrap())
+}
+
+/// The value of the sample line starting with `name` (with its labels).
+pub fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+/// Scrapes until `done` holds (the guest reports a response just after
+/// its last byte went out), at most 10 s; the last scrape.
+pub fn scrape_until(addr: SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let (code, text) = curl(&format!("http://{addr}/metrics"), &[]);
+        assert_eq!(code, 200);
+        if done(&text) {
+            return text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -1,0 +1,259 @@
+//! One client connection: requests read in turn (pipelined ones from the
+//! buffer), each answered by a fresh instance of the component, with the
+//! limits and timeouts of [`super::HttpConfig`].
+
+use super::HttpServer;
+use super::file_body::{self, FileEnd};
+use super::incoming::{self, PumpEnd};
+use super::io::{Conn, IoEnd};
+use super::request::{self, Head, Refusal};
+use super::response::{self, BodyEnd, Framing};
+use crate::p2::http_file::FileBody;
+use bytes::Buf;
+use std::time::Duration;
+use tokio::time::Instant;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// What the guest answered.
+type Answer = Result<http::Response<HyperOutgoingBody>, ErrorCode>;
+
+/// Serves requests on `stream` until either side ends the connection.
+pub(crate) async fn serve(server: &HttpServer, stream: tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    let mut conn = Conn::new(stream);
+    let mut first = true;
+    loop {
+        let head = match next_head(server, &mut conn, first).await {
+            Next::Request(head) => head,
+            Next::Closed => return,
+            Next::Refused(r) => {
+                tracing::debug!(status = r.status, why = r.why, "request refused");
+                let idle = server.config.send_timeout;
+                let _ = conn
+                    .write_all(&response::error(r.status, r.why), idle)
+                    .await;
+                server.metrics.record_response(r.status, 0);
+                return;
+            }
+        };
+        first = false;
+        if !exchange(server, &mut conn, *head, local).await || server.shutting_down() {
+            return;
+        }
+    }
+}
+
+enum Next {
+    Request(Box<Head>),
+    Closed,
+    Refused(Refusal),
+}
+
+/// Reads the next request head. Waiting for its first byte is bounded by
+/// the keep-alive timeout (the header timeout for a connection's first
+/// request); from the first byte, the whole head by the header timeout.
+async fn next_head(server: &HttpServer, conn: &mut Conn, first: bool) -> Next {
+    let config = &server.config;
+    let mut started = (!conn.buf.is_empty() || first).then(Instant::now);
+    loop {
+        // Empty lines before a request are ignored (RFC 9112 §2.2).
+        while conn.buf.starts_with(b"\r\n") {
+            conn.buf.advance(2);
+        }
+        match request::parse(&conn.buf, config.max_head) {
+            Ok(Some((head, len))) => {
+                conn.buf.advance(len);
+                return Next::Request(Box::new(head));
+            }
+            Ok(None) => {}
+            Err(refusal) => return Next::Refused(refusal),
+        }
+        let wait = match started {
+            Some(t) => config.header_timeout.saturating_sub(t.elapsed()),
+            None if config.keepalive_timeout.is_zero() => return Next::Closed,
+            None => config.keepalive_timeout,
+        };
+        match conn.read_more(wait).await {
+            Ok(_) => {
+                started.get_or_insert_with(Instant::now);
+            }
+            Err(IoEnd::TimedOut) if !conn.buf.is_empty() => {
+                return Next::Refused(Refusal {
+                    status: 408,
+                    why: "request head not received in time",
+                });
+            }
+            Err(_) => return Next::Closed,
+        }
+    }
+}
+
+/// Runs one request through a new instance and sends its response.
+/// Returns whether the connection may carry another request.
+async fn exchange(
+    server: &HttpServer,
+    conn: &mut Conn,
+    head: Head,
+    local: Option<std::net::SocketAddr>,
+) -> bool {
+    let config = &server.config;
+    let method = head.method.clone();
+    let version = head.version;
+    let mut close = !head.keep_alive || config.keepalive_timeout.is_zero();
+    let framing = head.framing;
+    if head.expect_continue && framing != request::Framing::Empty {
+        let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
+        if conn.write_all(cont, config.send_timeout).await.is_err() {
+            return false;
+        }
+    }
+    let (tx, body) = incoming::channel(framing);
+    let mut req = http::Request::new(body);
+    *req.method_mut() = head.method;
+    *req.uri_mut() = head.uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = head.headers;
+    if req.uri().authority().is_none() && !req.headers().contains_key(http::header::HOST) {
+        // HTTP/1.0 without Host: the address the client reached.
+        let host = local.map_or_else(|| "localhost".to_string(), |a| a.to_string());
+        if let Ok(v) = http::HeaderValue::from_str(&host) {
+            req.headers_mut().insert(http::header::HOST, v);
+        }
+    }
+    let (answer, task) = match start(server, req) {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start the component");
+            return refuse(
+                server,
+                conn,
+                500,
+                "the server could not start the component",
+            )
+            .await;
+        }
+    };
+    // The body is read while the guest runs, until it answers.
+    let (answer, pumped) = {
+        let pump = incoming::pump(conn, framing, tx, config.header_timeout, config.max_body);
+        let mut pump = std::pin::pin!(pump);
+        let mut answer = std::pin::pin!(tokio::time::timeout(config.request_timeout, answer));
+        let mut pumped = None;
+        loop {
+            tokio::select! {
+                a = &mut answer => break (a, pumped),
+                end = &mut pump, if pumped.is_none() => pumped = Some(end),
+            }
+        }
+    };
+    if pumped != Some(PumpEnd::Complete) {
+        close = true;
+    }
+    let response = match answer {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(code))) => {
+            tracing::warn!(?code, "the component answered with an error");
+            return refuse(server, conn, 500, "the component failed").await;
+        }
+        Ok(Err(_)) => {
+            // The outparam was dropped unset: the guest returned or trapped.
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e.root_cause(), "the component trapped"),
+                _ => tracing::warn!("the component returned without answering"),
+            }
+            return refuse(server, conn, 500, "the component did not answer").await;
+        }
+        Err(_) => {
+            task.abort();
+            tracing::warn!("the component did not answer in time");
+            return refuse(server, conn, 504, "the component did not answer in time").await;
+        }
+    };
+    watch(task);
+    let (parts, body) = response.into_parts();
+    let bodiless = response::bodiless(&method);
+    let status = parts.status;
+    let (sent, complete) = if let Some(file) = parts.extensions.get::<FileBody>() {
+        let framing = Framing::of(status, Some(file.len()), version);
+        let head = response::head(status, &parts.headers, framing, close);
+        if bodiless || framing == Framing::None {
+            let ok = conn.write_all(&head, config.send_timeout).await.is_ok();
+            (0, ok)
+        } else {
+            let idle = config.send_timeout;
+            let (end, sent) =
+                file_body::send(conn, head, file, &server.policy, &server.metrics, idle).await;
+            (sent, end == FileEnd::Complete)
+        }
+    } else {
+        let length = response::declared_length(&parts.headers, &body);
+        let framing = Framing::of(status, length, version);
+        close |= framing == Framing::UntilClose;
+        let head = response::head(status, &parts.headers, framing, close);
+        if conn.write_all(&head, config.send_timeout).await.is_err() {
+            (0, false)
+        } else if bodiless || framing == Framing::None {
+            (0, true)
+        } else {
+            let (end, sent) = response::send_body(conn, body, framing, config.send_timeout).await;
+            (sent, matches!(end, BodyEnd::Complete))
+        }
+    };
+    server.metrics.record_response(status.as_u16(), sent);
+    complete && !close
+}
+
+/// Answers with the server's own error and ends the connection.
+async fn refuse(server: &HttpServer, conn: &Conn, status: u16, why: &str) -> bool {
+    let _ = conn
+        .write_all(&response::error(status, why), server.config.send_timeout)
+        .await;
+    server.metrics.record_response(status, 0);
+    false
+}
+
+type GuestTask = tokio::task::JoinHandle<wasmtime::Result<()>>;
+
+/// Makes the store, the request and the outparam, and runs the guest's
+/// `handle` on a task of its own (it may go on writing the body after
+/// answering).
+fn start(
+    server: &HttpServer,
+    req: http::Request<incoming::IncomingBody>,
+) -> wasmtime::Result<(tokio::sync::oneshot::Receiver<Answer>, GuestTask)> {
+    let mut store = Store::new(server.pre.engine(), (server.new_state)()?);
+    store.set_epoch_deadline(server.config.epoch_deadline_ticks());
+    store.epoch_deadline_trap();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let req = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)?;
+    let out = store.data_mut().http().new_response_outparam(sender)?;
+    let pre = server.pre.clone();
+    let task = tokio::spawn(async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, req, out)
+            .await
+    });
+    Ok((receiver, task))
+}
+
+/// Logs a guest that traps after it answered (while writing its body, say).
+fn watch(task: GuestTask) {
+    tokio::spawn(async move {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e.root_cause(), "the component trapped after answering");
+        }
+    });
+}
+
+/// How long the server waits for a component (see
+/// [`super::HttpConfig::request_timeout`]), in epoch ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(100);

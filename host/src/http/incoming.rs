@@ -1,0 +1,201 @@
+//! A request's body, from the connection to the guest: the connection
+//! reads and de-chunks it ([`pump`]) into a bounded channel that the guest's
+//! `incoming-body` stream reads ([`IncomingBody`]). A body cut short, badly
+//! chunked or too large reaches the guest as a stream error, never as a
+//! clean end: a truncated upload must not look complete.
+
+use super::io::{Conn, IoEnd};
+use super::request::Framing;
+use bytes::{Buf, Bytes};
+use http_body::{Body, Frame, SizeHint};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use wasmtime_wasi_http::Error;
+
+/// Pieces in flight between the connection and the guest.
+const CHANNEL_PIECES: usize = 4;
+
+/// Most bytes of one piece handed to the guest.
+const PIECE: usize = 64 * 1024;
+
+/// Most bytes of a chunk-size line, and of the trailer section.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// The guest's side of a request body.
+pub(crate) struct IncomingBody {
+    rx: mpsc::Receiver<Result<Bytes, Error>>,
+    length: Option<u64>,
+}
+
+/// The connection's side: where [`pump`] puts the body.
+pub(crate) type BodySender = mpsc::Sender<Result<Bytes, Error>>;
+
+/// A body channel for a request framed as `framing`.
+pub(crate) fn channel(framing: Framing) -> (BodySender, IncomingBody) {
+    let (tx, rx) = mpsc::channel(CHANNEL_PIECES);
+    let length = match framing {
+        Framing::Empty => Some(0),
+        Framing::Length(n) => Some(n),
+        Framing::Chunked => None,
+    };
+    (tx, IncomingBody { rx, length })
+}
+
+impl Body for IncomingBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        self.rx.poll_recv(cx).map(|p| p.map(|r| r.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.length
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
+    }
+}
+
+/// How a body ended on the connection's side.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PumpEnd {
+    /// Read in full: the connection is at the next request.
+    Complete,
+    /// The guest dropped its body stream first, or the body broke (cut
+    /// short, badly chunked, over `max_body`, timed out): the connection
+    /// is not at a request boundary and must close after the response.
+    Abandoned,
+}
+
+/// Reads the body framed as `framing` from `conn` into `tx`, waiting at
+/// most `idle` for each read and refusing more than `max_body` bytes.
+pub(crate) async fn pump(
+    conn: &mut Conn,
+    framing: Framing,
+    tx: BodySender,
+    idle: Duration,
+    max_body: u64,
+) -> PumpEnd {
+    let result = match framing {
+        Framing::Empty => Ok(()),
+        Framing::Length(n) if n > max_body => Err(Broken::TooLarge),
+        Framing::Length(n) => fixed(conn, n, &tx, idle).await,
+        Framing::Chunked => chunked(conn, &tx, idle, max_body).await,
+    };
+    match result {
+        Ok(()) => PumpEnd::Complete,
+        Err(Broken::GuestLeft) => PumpEnd::Abandoned,
+        Err(broken) => {
+            tracing::debug!(%broken, "request body broken");
+            let _ = tx.send(Err(Error::HttpProtocolError)).await;
+            PumpEnd::Abandoned
+        }
+    }
+}
+
+enum Broken {
+    GuestLeft,
+    TooLarge,
+    Malformed,
+    Io(IoEnd),
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Broken::GuestLeft => f.write_str("the guest dropped the body"),
+            Broken::TooLarge => f.write_str("larger than the limit"),
+            Broken::Malformed => f.write_str("badly chunked"),
+            Broken::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Hands `n` buffered bytes to the guest, or reads more if none are.
+async fn piece(conn: &mut Conn, n: u64, tx: &BodySender, idle: Duration) -> Result<u64, Broken> {
+    if conn.buf.is_empty() {
+        conn.read_more(idle).await.map_err(Broken::Io)?;
+    }
+    let take = (conn.buf.len() as u64).min(n).min(PIECE as u64) as usize;
+    let bytes = conn.buf.split_to(take).freeze();
+    tx.send(Ok(bytes)).await.map_err(|_| Broken::GuestLeft)?;
+    Ok(take as u64)
+}
+
+async fn fixed(
+    conn: &mut Conn,
+    mut left: u64,
+    tx: &BodySender,
+    idle: Duration,
+) -> Result<(), Broken> {
+    while left > 0 {
+        left -= piece(conn, left, tx, idle).await?;
+    }
+    Ok(())
+}
+
+async fn chunked(conn: &mut Conn, tx: &BodySender, idle: Duration, max: u64) -> Result<(), Broken> {
+    let mut total = 0u64;
+    loop {
+        let size = loop {
+            match httparse::parse_chunk_size(&conn.buf) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    conn.buf.advance(used);
+                    break size;
+                }
+                Ok(httparse::Status::Partial) if conn.buf.len() > MAX_CHUNK_LINE => {
+                    return Err(Broken::Malformed);
+                }
+                Ok(httparse::Status::Partial) => {
+                    conn.read_more(idle).await.map_err(Broken::Io)?;
+                }
+                Err(_) => return Err(Broken::Malformed),
+            }
+        };
+        if size == 0 {
+            return trailer_section(conn, idle).await;
+        }
+        total = total.saturating_add(size);
+        if total > max {
+            return Err(Broken::TooLarge);
+        }
+        fixed(conn, size, tx, idle).await?;
+        expect(conn, b"\r\n", idle).await?;
+    }
+}
+
+/// Skips the trailer section after the last chunk, up to its empty line
+/// (trailers are not passed on).
+async fn trailer_section(conn: &mut Conn, idle: Duration) -> Result<(), Broken> {
+    let mut skipped = 0;
+    loop {
+        if let Some(end) = conn.buf.windows(2).position(|w| w == b"\r\n") {
+            conn.buf.advance(end + 2);
+            if end == 0 {
+                return Ok(());
+            }
+            skipped += end + 2;
+            continue;
+        }
+        if skipped + conn.buf.len() > MAX_CHUNK_LINE {
+            return Err(Broken::Malformed);
+        }
+        conn.read_more(idle).await.map_err(Broken::Io)?;
+    }
+}
+
+/// Consumes `bytes`, which must come next.
+async fn expect(conn: &mut Conn, bytes: &[u8], idle: Duration) -> Result<(), Broken> {
+    while conn.buf.len() < bytes.len() {
+        conn.read_more(idle).await.map_err(Broken::Io)?;
+    }
+    if &conn.buf[..bytes.len()] != bytes {
+        return Err(Broken::Malformed);
+    }
+    conn.buf.advance(bytes.len());
+    Ok(())
+}
