@@ -12,7 +12,7 @@ use crate::p2::http_file::FileBody;
 use bytes::Buf;
 use std::time::Duration;
 use tokio::time::Instant;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -173,7 +173,7 @@ async fn exchange(
             return refuse(server, conn, 504, "the component did not answer in time").await;
         }
     };
-    watch(task);
+    let mut task = Some(task);
     let (parts, body) = response.into_parts();
     let bodiless = response::bodiless(&method);
     let status = parts.status;
@@ -199,10 +199,28 @@ async fn exchange(
         } else if bodiless || framing == Framing::None {
             (0, true)
         } else {
-            let (end, sent) = response::send_body(conn, body, framing, config.send_timeout).await;
+            // wasmtime-wasi-http ends a body the same way whether the guest
+            // finished it or its store went away (a trap): a chunked body
+            // is only ended once the guest has returned from `handle`.
+            let returned = async {
+                let task = task.take().expect("the guest's task");
+                match tokio::time::timeout(config.request_timeout, task).await {
+                    Ok(Ok(Ok(()))) => true,
+                    Ok(Ok(Err(e))) => {
+                        tracing::warn!(error = %e.root_cause(), "the component trapped mid-body");
+                        false
+                    }
+                    Ok(Err(_)) | Err(_) => false,
+                }
+            };
+            let (end, sent) =
+                response::send_body(conn, body, framing, config.send_timeout, returned).await;
             (sent, matches!(end, BodyEnd::Complete))
         }
     };
+    if let Some(task) = task {
+        watch(task);
+    }
     server.metrics.record_response(status.as_u16(), sent);
     complete && !close
 }
@@ -226,8 +244,19 @@ fn start(
     req: http::Request<incoming::IncomingBody>,
 ) -> wasmtime::Result<(tokio::sync::oneshot::Receiver<Answer>, GuestTask)> {
     let mut store = Store::new(server.pre.engine(), (server.new_state)()?);
-    store.set_epoch_deadline(server.config.epoch_deadline_ticks());
-    store.epoch_deadline_trap();
+    // Every tick the guest yields to the runtime (a guest computing
+    // without end must not keep other tasks off its thread); after the
+    // request timeout's worth of ticks it is stopped.
+    let mut ticks_left = server.config.epoch_deadline_ticks();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        ticks_left = ticks_left.saturating_sub(1);
+        if ticks_left == 0 {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let req = store
         .data_mut()
@@ -254,6 +283,6 @@ fn watch(task: GuestTask) {
     });
 }
 
-/// How long the server waits for a component (see
-/// [`super::HttpConfig::request_timeout`]), in epoch ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(100);
+/// How often the engine's epoch advances while the server runs: how long
+/// a guest computes before it yields to the other tasks on its thread.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);

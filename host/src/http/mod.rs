@@ -119,8 +119,13 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
+    /// Epoch ticks a guest may run: the request timeout and one second
+    /// more, so a guest that has not answered in time gets the server's
+    /// 504 (and is stopped then) rather than a trap's 500; the deadline
+    /// stops guests that go on after answering.
     fn epoch_deadline_ticks(&self) -> u64 {
-        (self.request_timeout.as_millis() / conn::EPOCH_TICK.as_millis()).max(1) as u64 + 1
+        let limit = self.request_timeout + Duration::from_secs(1);
+        (limit.as_millis() / conn::EPOCH_TICK.as_millis()) as u64 + 1
     }
 }
 
@@ -203,7 +208,7 @@ impl HttpServer {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> wasmtime::Result<()> {
-        let ticker = self.tick_epochs();
+        let ticker = EpochTicker::start(self.pre.engine());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -227,7 +232,7 @@ impl HttpServer {
         while self.open.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        ticker.abort();
+        drop(ticker);
         Ok(())
     }
 
@@ -250,16 +255,35 @@ impl HttpServer {
     fn shutting_down(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
+}
 
-    fn tick_epochs(&self) -> tokio::task::JoinHandle<()> {
-        let engine = self.pre.engine().clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(conn::EPOCH_TICK);
-            loop {
-                tick.tick().await;
-                engine.increment_epoch();
-            }
-        })
+/// Advances an engine's epoch every [`conn::EPOCH_TICK`] from a thread of
+/// its own (a runtime task could wait behind a guest that computes) until
+/// dropped.
+struct EpochTicker(Arc<AtomicBool>);
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, stopped) = (engine.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(conn::EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no epoch ticker: request timeouts only stop waiting guests");
+        }
+        EpochTicker(stop)
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

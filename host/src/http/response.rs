@@ -139,12 +139,16 @@ pub(crate) enum BodyEnd {
 }
 
 /// Sends a guest's stream body framed as `framing`, each write waiting at
-/// most `idle` for the client to take bytes. Returns the body bytes sent.
+/// most `idle` for the client to take bytes. A chunked body's last chunk
+/// goes out only if `returned` (the guest returned from its handler, not
+/// trapped) says so: a body cut short must not look complete. Returns the
+/// body bytes sent.
 pub(crate) async fn send_body(
     conn: &Conn,
     mut body: HyperOutgoingBody,
     framing: Framing,
     idle: Duration,
+    returned: impl Future<Output = bool>,
 ) -> (BodyEnd, u64) {
     let mut sent = 0u64;
     loop {
@@ -188,6 +192,7 @@ pub(crate) async fn send_body(
     }
     match framing {
         Framing::Length(n) if sent != n => (BodyEnd::Broken, sent),
+        Framing::Chunked if !returned.await => (BodyEnd::Broken, sent),
         Framing::Chunked => match conn.write_all(b"0\r\n\r\n", idle).await {
             Ok(()) => (BodyEnd::Complete, sent),
             Err(_) => (BodyEnd::Broken, sent),
