@@ -289,3 +289,30 @@ fn hostile_requests_get_clear_refusals() {
         (200, "0123456789abcdefghij".into())
     );
 }
+
+#[test]
+fn a_signal_stops_the_server_and_closes_idle_connections() {
+    let dir = site();
+    let mut s = Server::http("http-files", dir.path(), &["--keepalive-timeout", "60"]);
+    let mut idle = TcpStream::connect(s.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    idle.write_all(b"GET /docs/a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = idle.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).ends_with("0123456789abcdefghij"));
+    let start = Instant::now();
+    s.interrupt();
+    assert!(s.wait_end(Duration::from_secs(10)).success());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        idle.read(&mut buf).unwrap_or(0),
+        0,
+        "the idle connection was closed"
+    );
+}

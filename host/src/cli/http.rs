@@ -60,6 +60,10 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 30, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
+    /// Seconds responses in progress get to finish at SIGINT or SIGTERM
+    /// (idle connections are closed at once).
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    shutdown_timeout: u64,
     /// Serve the server's counters in Prometheus' text format at
     /// `http://ADDR/metrics`: responses by status and body bytes, file
     /// bodies (counted as sendfile calls) and their bytes by path
@@ -76,6 +80,7 @@ impl HttpArgs {
             header_timeout: Duration::from_secs(self.header_timeout),
             send_timeout: Duration::from_secs(self.send_timeout),
             request_timeout: Duration::from_secs(self.request_timeout),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             ..HttpConfig::default()
         }
     }

@@ -75,9 +75,16 @@ async fn next_head(server: &HttpServer, conn: &mut Conn, first: bool) -> Next {
         let wait = match started {
             Some(t) => config.header_timeout.saturating_sub(t.elapsed()),
             None if config.keepalive_timeout.is_zero() => return Next::Closed,
+            None if server.shutting_down() => return Next::Closed,
             None => config.keepalive_timeout,
         };
-        match conn.read_more(wait).await {
+        let read = tokio::select! {
+            read = conn.read_more(wait) => read,
+            // An idle connection closes when the server stops; a request
+            // already begun is read and answered.
+            () = server.stopped(), if started.is_none() => return Next::Closed,
+        };
+        match read {
             Ok(_) => {
                 started.get_or_insert_with(Instant::now);
             }

@@ -102,6 +102,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Most connections open at once; beyond, a new connection gets 503.
     pub max_connections: usize,
+    /// How long [`HttpServer::serve`] waits, once told to stop, for
+    /// responses in progress; then it returns anyway (their tasks end with
+    /// the runtime, or go on if it keeps running).
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -114,6 +118,7 @@ impl Default for HttpConfig {
             send_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -139,7 +144,7 @@ pub struct HttpServer {
     policy: Policy,
     metrics: Arc<Metrics>,
     open: AtomicUsize,
-    stopping: AtomicBool,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl HttpServer {
@@ -181,7 +186,7 @@ impl HttpServer {
             policy: Policy::default(),
             metrics: Arc::default(),
             open: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
+            stopping: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -198,8 +203,10 @@ impl HttpServer {
     }
 
     /// Accepts connections on `listener` until `shutdown` completes, then
-    /// stops accepting and waits for open connections to finish their
-    /// current response. Advances the engine's epoch while it runs.
+    /// stops accepting, closes idle keep-alive connections and waits for
+    /// the others to finish their current response, at most
+    /// [`HttpConfig::shutdown_timeout`]. Advances the engine's epoch while
+    /// it runs.
     ///
     /// # Errors
     /// Only if accepting fails for good; a failed connection is logged.
@@ -227,9 +234,10 @@ impl HttpServer {
             let server = self.clone();
             tokio::spawn(async move { server.serve_connection(stream).await });
         }
-        self.stopping.store(true, Ordering::SeqCst);
+        self.stopping.send_replace(true);
         drop(listener);
-        while self.open.load(Ordering::SeqCst) > 0 {
+        let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
+        while self.open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(ticker);
@@ -253,7 +261,13 @@ impl HttpServer {
     }
 
     fn shutting_down(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once the server stops accepting (at once if it has).
+    async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|stopping| *stopping).await;
     }
 }
 
