@@ -149,6 +149,21 @@ fn request_bodies_cut_short_or_too_large_are_errors_to_the_guest() {
 }
 
 #[test]
+fn a_guest_may_answer_first_and_read_the_request_body_after() {
+    let dir = site();
+    let s = probe(dir.path(), &[]);
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, vec![7u8; 3_000_000]).unwrap();
+    let file = format!("@{}", upload.display());
+    for extra in [&[][..], &["-H", "Transfer-Encoding: chunked"][..]] {
+        let mut args = vec!["-X", "POST", "--data-binary", &file];
+        args.extend_from_slice(extra);
+        let (code, body) = curl(&s.url("/answer-then-count"), &args);
+        assert_eq!((code, body.as_str()), (200, "3000000"), "{extra:?}");
+    }
+}
+
+#[test]
 fn connections_over_the_limit_get_503() {
     let dir = site();
     let s = probe(dir.path(), &["--max-connections", "2"]);

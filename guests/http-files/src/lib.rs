@@ -5,17 +5,18 @@
 //! the host with `http-file.respond`, so it goes out by `sendfile(2)`: no
 //! byte of a file passes through this guest.
 //!
-//! `HTTP_FILES_BODY=stream` makes it read each file into its memory and
-//! write it through the ordinary body stream instead (what a `wasi:http`
-//! file server must do without the capability), to compare.
+//! `HTTP_FILES_BODY=stream` makes it read each file through its memory,
+//! 64 KiB at a time, and write it to the ordinary body stream instead (what
+//! a `wasi:http` file server must do without the capability), to compare.
 
 mod reply;
 
 use reply::{Body, Reply};
-use std::io::Write as _;
 use wasi::http::types::{
     Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
+use wasi::io::streams::{OutputStream, StreamError};
+use wasm_sendfile_sdk::fs::File;
 use wasm_sendfile_sdk::http::{FileBody, respond};
 
 wasi::http::proxy::export!(Files);
@@ -61,42 +62,68 @@ fn send(out: ResponseOutparam, reply: Reply) {
                 ),
             }
         }
-        Body::File { file, offset, len } => {
-            let mut bytes = vec![0; len as usize];
-            let mut got = 0;
-            while got < bytes.len() {
-                match file
-                    .descriptor()
-                    .read((bytes.len() - got) as u64, offset + got as u64)
-                {
-                    Ok((chunk, _)) if chunk.is_empty() => break,
-                    Ok((chunk, _)) => {
-                        bytes[got..got + chunk.len()].copy_from_slice(&chunk);
-                        got += chunk.len();
-                    }
-                    Err(_) => break,
-                }
-            }
-            bytes.truncate(got);
-            write_body(out, response, &bytes);
-        }
+        Body::File { file, offset, len } => stream_file(out, response, &file, offset, len),
         Body::Text(text) => write_body(out, response, text.as_bytes()),
         Body::None => ResponseOutparam::set(out, Ok(response)),
     }
+}
+
+/// Answers with `len` bytes of `file` from `offset` through the ordinary
+/// body stream: read into guest memory a piece at a time, then copied out.
+/// If the file ends early, the body stays unfinished (the host closes the
+/// connection) rather than short of its `content-length`.
+fn stream_file(
+    out: ResponseOutparam,
+    response: OutgoingResponse,
+    file: &File,
+    offset: u64,
+    len: u64,
+) {
+    let body = response.body().expect("the body, once");
+    ResponseOutparam::set(out, Ok(response));
+    let stream = body.write().expect("the body's stream, once");
+    let mut sent = 0;
+    while sent < len {
+        let want = (len - sent).min(PIECE);
+        let chunk = match file.descriptor().read(want, offset + sent) {
+            Ok((chunk, _)) if !chunk.is_empty() => chunk,
+            _ => return,
+        };
+        if write_all(&stream, &chunk).is_err() {
+            return;
+        }
+        sent += chunk.len() as u64;
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// Bytes read from the file at a time by the streaming path.
+const PIECE: u64 = 64 * 1024;
+
+/// Writes all of `bytes`, waiting for the stream's permits.
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let permit = stream.check_write()?;
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = bytes.len().min(permit as usize);
+        stream.write(&bytes[..n])?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
 }
 
 /// Answers with `bytes` through the ordinary `wasi:http` body stream.
 fn write_body(out: ResponseOutparam, response: OutgoingResponse, bytes: &[u8]) {
     let body = response.body().expect("the body, once");
     ResponseOutparam::set(out, Ok(response));
-    let mut stream = body.write().expect("the body's stream, once");
-    // Writes of at most 4 KiB: a stream takes no more per call.
-    for piece in bytes.chunks(4096) {
-        if stream.write_all(piece).is_err() {
-            return;
-        }
+    let stream = body.write().expect("the body's stream, once");
+    if write_all(&stream, bytes).is_err() {
+        return;
     }
-    let _ = stream.flush();
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
 }

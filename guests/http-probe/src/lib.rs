@@ -13,6 +13,8 @@
 //! - `/trap-mid-body`: answers with a stream body, writes part, panics.
 //! - `/count`: reads the request body; answers 200 with its length, or
 //!   `error after N` if the stream failed.
+//! - `/answer-then-count`: answers first (a stream body), then reads the
+//!   request body and writes its length, or `error after N`.
 
 use std::io::Write as _;
 use wasi::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
@@ -65,20 +67,19 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 panic!("asked to trap mid-body");
             }
             "/count" => {
-                let body = request.consume().expect("the body");
-                let mut stream = body.stream().expect("the stream");
-                let mut n = 0usize;
-                let mut buf = [0u8; 65536];
-                let answer = loop {
-                    match std::io::Read::read(&mut stream, &mut buf) {
-                        Ok(0) => break n.to_string(),
-                        Ok(k) => n += k,
-                        Err(_) => break format!("error after {n}"),
-                    }
-                };
-                drop(stream);
-                drop(body);
+                let answer = count(request);
                 text(out, 200, &answer);
+            }
+            "/answer-then-count" => {
+                let response = OutgoingResponse::new(Fields::new());
+                let body = response.body().expect("the body, once");
+                ResponseOutparam::set(out, Ok(response));
+                let answer = count(request);
+                let mut stream = body.write().expect("the stream");
+                let _ = stream.write_all(answer.as_bytes());
+                let _ = stream.flush();
+                drop(stream);
+                let _ = OutgoingBody::finish(body, None);
             }
             p => {
                 if p == "/body-error/root" {
@@ -115,6 +116,21 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                     text(out, 404, "no such probe");
                 }
             }
+        }
+    }
+}
+
+/// Reads `request`'s body to its end: its length, or `error after N`.
+fn count(request: IncomingRequest) -> String {
+    let body = request.consume().expect("the body");
+    let mut stream = body.stream().expect("the stream");
+    let mut n = 0usize;
+    let mut buf = [0u8; 65536];
+    loop {
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) => return n.to_string(),
+            Ok(k) => n += k,
+            Err(_) => return format!("error after {n}"),
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::HttpServer;
 use super::file_body::{self, FileEnd};
 use super::incoming::{self, PumpEnd};
-use super::io::{Conn, IoEnd};
+use super::io::{Conn, Input, IoEnd, Output};
 use super::request::{self, Head, Refusal};
 use super::response::{self, BodyEnd, Framing};
 use crate::p2::http_file::FileBody;
@@ -27,13 +27,14 @@ pub(crate) async fn serve(server: &HttpServer, stream: tokio::net::TcpStream) {
     let mut conn = Conn::new(stream);
     let mut first = true;
     loop {
-        let head = match next_head(server, &mut conn, first).await {
+        let head = match next_head(server, &mut conn.input, first).await {
             Next::Request(head) => head,
             Next::Closed => return,
             Next::Refused(r) => {
                 tracing::debug!(status = r.status, why = r.why, "request refused");
                 let idle = server.config.send_timeout;
                 let _ = conn
+                    .output
                     .write_all(&response::error(r.status, r.why), idle)
                     .await;
                 server.metrics.record_response(r.status, 0);
@@ -56,7 +57,7 @@ enum Next {
 /// Reads the next request head. Waiting for its first byte is bounded by
 /// the keep-alive timeout (the header timeout for a connection's first
 /// request); from the first byte, the whole head by the header timeout.
-async fn next_head(server: &HttpServer, conn: &mut Conn, first: bool) -> Next {
+async fn next_head(server: &HttpServer, conn: &mut Input, first: bool) -> Next {
     let config = &server.config;
     let mut started = (!conn.buf.is_empty() || first).then(Instant::now);
     loop {
@@ -110,19 +111,99 @@ async fn exchange(
     let config = &server.config;
     let method = head.method.clone();
     let version = head.version;
-    let mut close = !head.keep_alive || config.keepalive_timeout.is_zero();
     let framing = head.framing;
+    let close = !head.keep_alive || config.keepalive_timeout.is_zero();
     if head.expect_continue && framing != request::Framing::Empty {
         let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
-        if conn.write_all(cont, config.send_timeout).await.is_err() {
+        if conn
+            .output
+            .write_all(cont, config.send_timeout)
+            .await
+            .is_err()
+        {
             return false;
         }
     }
     let (tx, body) = incoming::channel(framing);
+    let req = request_of(head, body, local);
+    let (answer, task) = match start(server, req) {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start the component");
+            let why = "the server could not start the component";
+            return refuse(server, &conn.output, 500, why).await;
+        }
+    };
+    // The body is read while the guest runs, and while its response goes
+    // out (a guest may answer first and read on).
+    let pump = incoming::pump(
+        &mut conn.input,
+        framing,
+        tx,
+        config.header_timeout,
+        config.max_body,
+    );
+    let mut pump = std::pin::pin!(pump);
+    let mut pumped = None;
+    let answer = {
+        let mut answer = std::pin::pin!(tokio::time::timeout(config.request_timeout, answer));
+        loop {
+            tokio::select! {
+                a = &mut answer => break a,
+                end = &mut pump, if pumped.is_none() => pumped = Some(end),
+            }
+        }
+    };
+    let response = match answer {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(code))) => {
+            tracing::warn!(?code, "the component answered with an error");
+            return refuse(server, &conn.output, 500, "the component failed").await;
+        }
+        Ok(Err(_)) => {
+            // The outparam was dropped unset: the guest returned or trapped.
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e.root_cause(), "the component trapped"),
+                _ => tracing::warn!("the component returned without answering"),
+            }
+            let why = "the component did not answer";
+            return refuse(server, &conn.output, 500, why).await;
+        }
+        Err(_) => {
+            task.abort();
+            tracing::warn!("the component did not answer in time");
+            let why = "the component did not answer in time";
+            return refuse(server, &conn.output, 504, why).await;
+        }
+    };
+    let reply = Reply {
+        server,
+        out: &conn.output,
+        bodiless: response::bodiless(&method),
+        version,
+        close,
+    };
+    let rest_of_body = async {
+        match pumped {
+            Some(end) => end,
+            None => (&mut pump).await,
+        }
+    };
+    let ((status, sent, reusable), pumped) = tokio::join!(reply.send(response, task), rest_of_body);
+    server.metrics.record_response(status, sent);
+    reusable && pumped == PumpEnd::Complete
+}
+
+/// Request from a checked head and the body's channel.
+fn request_of(
+    head: Head,
+    body: incoming::IncomingBody,
+    local: Option<std::net::SocketAddr>,
+) -> http::Request<incoming::IncomingBody> {
     let mut req = http::Request::new(body);
     *req.method_mut() = head.method;
     *req.uri_mut() = head.uri;
-    *req.version_mut() = version;
+    *req.version_mut() = head.version;
     *req.headers_mut() = head.headers;
     if req.uri().authority().is_none() && !req.headers().contains_key(http::header::HOST) {
         // HTTP/1.0 without Host: the address the client reached.
@@ -131,110 +212,86 @@ async fn exchange(
             req.headers_mut().insert(http::header::HOST, v);
         }
     }
-    let (answer, task) = match start(server, req) {
-        Ok(started) => started,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not start the component");
-            return refuse(
-                server,
-                conn,
-                500,
-                "the server could not start the component",
-            )
-            .await;
-        }
-    };
-    // The body is read while the guest runs, until it answers.
-    let (answer, pumped) = {
-        let pump = incoming::pump(conn, framing, tx, config.header_timeout, config.max_body);
-        let mut pump = std::pin::pin!(pump);
-        let mut answer = std::pin::pin!(tokio::time::timeout(config.request_timeout, answer));
-        let mut pumped = None;
-        loop {
-            tokio::select! {
-                a = &mut answer => break (a, pumped),
-                end = &mut pump, if pumped.is_none() => pumped = Some(end),
+    req
+}
+
+/// Sending one guest's response.
+struct Reply<'a> {
+    server: &'a HttpServer,
+    out: &'a Output,
+    /// A HEAD request: the head alone.
+    bodiless: bool,
+    version: http::Version,
+    /// Whether the client asked to close after this response.
+    close: bool,
+}
+
+impl Reply<'_> {
+    /// Sends `response` (its guest's `task` still running, perhaps
+    /// writing the body). Returns the status, the body bytes sent, and
+    /// whether the connection may carry another response.
+    async fn send(
+        &self,
+        response: http::Response<HyperOutgoingBody>,
+        task: GuestTask,
+    ) -> (u16, u64, bool) {
+        let config = &self.server.config;
+        let idle = config.send_timeout;
+        let mut task = Some(task);
+        let (parts, body) = response.into_parts();
+        let status = parts.status;
+        let mut close = self.close;
+        let (sent, complete) = if let Some(file) = parts.extensions.get::<FileBody>() {
+            let framing = Framing::of(status, Some(file.len()), self.version);
+            let head = response::head(status, &parts.headers, framing, close);
+            if self.bodiless || framing == Framing::None {
+                (0, self.out.write_all(&head, idle).await.is_ok())
+            } else {
+                let (policy, metrics) = (&self.server.policy, &self.server.metrics);
+                let (end, sent) =
+                    file_body::send(self.out, head, file, policy, metrics, idle).await;
+                (sent, end == FileEnd::Complete)
             }
-        }
-    };
-    if pumped != Some(PumpEnd::Complete) {
-        close = true;
-    }
-    let response = match answer {
-        Ok(Ok(Ok(response))) => response,
-        Ok(Ok(Err(code))) => {
-            tracing::warn!(?code, "the component answered with an error");
-            return refuse(server, conn, 500, "the component failed").await;
-        }
-        Ok(Err(_)) => {
-            // The outparam was dropped unset: the guest returned or trapped.
-            match task.await {
-                Ok(Err(e)) => tracing::warn!(error = %e.root_cause(), "the component trapped"),
-                _ => tracing::warn!("the component returned without answering"),
-            }
-            return refuse(server, conn, 500, "the component did not answer").await;
-        }
-        Err(_) => {
-            task.abort();
-            tracing::warn!("the component did not answer in time");
-            return refuse(server, conn, 504, "the component did not answer in time").await;
-        }
-    };
-    let mut task = Some(task);
-    let (parts, body) = response.into_parts();
-    let bodiless = response::bodiless(&method);
-    let status = parts.status;
-    let (sent, complete) = if let Some(file) = parts.extensions.get::<FileBody>() {
-        let framing = Framing::of(status, Some(file.len()), version);
-        let head = response::head(status, &parts.headers, framing, close);
-        if bodiless || framing == Framing::None {
-            let ok = conn.write_all(&head, config.send_timeout).await.is_ok();
-            (0, ok)
         } else {
-            let idle = config.send_timeout;
-            let (end, sent) =
-                file_body::send(conn, head, file, &server.policy, &server.metrics, idle).await;
-            (sent, end == FileEnd::Complete)
-        }
-    } else {
-        let length = response::declared_length(&parts.headers, &body);
-        let framing = Framing::of(status, length, version);
-        close |= framing == Framing::UntilClose;
-        let head = response::head(status, &parts.headers, framing, close);
-        if conn.write_all(&head, config.send_timeout).await.is_err() {
-            (0, false)
-        } else if bodiless || framing == Framing::None {
-            (0, true)
-        } else {
-            // wasmtime-wasi-http ends a body the same way whether the guest
-            // finished it or its store went away (a trap): a chunked body
-            // is only ended once the guest has returned from `handle`.
-            let returned = async {
-                let task = task.take().expect("the guest's task");
-                match tokio::time::timeout(config.request_timeout, task).await {
-                    Ok(Ok(Ok(()))) => true,
-                    Ok(Ok(Err(e))) => {
-                        tracing::warn!(error = %e.root_cause(), "the component trapped mid-body");
-                        false
+            let length = response::declared_length(&parts.headers, &body);
+            let framing = Framing::of(status, length, self.version);
+            close |= framing == Framing::UntilClose;
+            let head = response::head(status, &parts.headers, framing, close);
+            if self.out.write_all(&head, idle).await.is_err() {
+                (0, false)
+            } else if self.bodiless || framing == Framing::None {
+                (0, true)
+            } else {
+                // wasmtime-wasi-http ends a body the same way whether the
+                // guest finished it or its store went away (a trap): a
+                // chunked body is only ended once the guest has returned
+                // from `handle`.
+                let returned = async {
+                    let task = task.take().expect("the guest's task");
+                    match tokio::time::timeout(config.request_timeout, task).await {
+                        Ok(Ok(Ok(()))) => true,
+                        Ok(Ok(Err(e))) => {
+                            tracing::warn!(error = %e.root_cause(), "the component trapped mid-body");
+                            false
+                        }
+                        Ok(Err(_)) | Err(_) => false,
                     }
-                    Ok(Err(_)) | Err(_) => false,
-                }
-            };
-            let (end, sent) =
-                response::send_body(conn, body, framing, config.send_timeout, returned).await;
-            (sent, matches!(end, BodyEnd::Complete))
+                };
+                let (end, sent) =
+                    response::send_body(self.out, body, framing, idle, returned).await;
+                (sent, matches!(end, BodyEnd::Complete))
+            }
+        };
+        if let Some(task) = task {
+            watch(task);
         }
-    };
-    if let Some(task) = task {
-        watch(task);
+        (status.as_u16(), sent, complete && !close)
     }
-    server.metrics.record_response(status.as_u16(), sent);
-    complete && !close
 }
 
 /// Answers with the server's own error and ends the connection.
-async fn refuse(server: &HttpServer, conn: &Conn, status: u16, why: &str) -> bool {
-    let _ = conn
+async fn refuse(server: &HttpServer, out: &Output, status: u16, why: &str) -> bool {
+    let _ = out
         .write_all(&response::error(status, why), server.config.send_timeout)
         .await;
     server.metrics.record_response(status, 0);

@@ -3,7 +3,7 @@
 //! and the range share segments, a small cached range goes in one
 //! `sendmsg` with the head, and the rest is `sendfile(2)`.
 
-use super::io::Conn;
+use super::io::Output;
 use crate::metrics::{CallRecord, Metrics};
 use crate::p2::http_file::FileBody;
 use crate::policy::Policy;
@@ -28,7 +28,7 @@ pub(crate) enum FileEnd {
 /// time the client takes nothing. Counts the call in `metrics` as the
 /// capability does. Returns how it ended and the file bytes sent.
 pub(crate) async fn send(
-    conn: &Conn,
+    conn: &Output,
     head: Vec<u8>,
     body: &FileBody,
     policy: &Policy,
@@ -36,9 +36,9 @@ pub(crate) async fn send(
     idle: Duration,
 ) -> (FileEnd, u64) {
     let target = SocketTarget {
-        stream: conn.stream.clone(),
+        stream: conn.0.clone(),
         writer: Arc::new(Mutex::new(Writer::new(
-            conn.stream.clone(),
+            conn.0.clone(),
             Arc::new(PendingWrites::default()),
         ))),
     };
@@ -86,10 +86,7 @@ pub(crate) async fn send(
                 FileEnd::Short
             };
         }
-        if tokio::time::timeout(idle, conn.stream.writable())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(idle, conn.0.writable()).await.is_err() {
             break FileEnd::Short;
         }
     };

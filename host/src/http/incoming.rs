@@ -1,10 +1,12 @@
 //! A request's body, from the connection to the guest: the connection
 //! reads and de-chunks it ([`pump`]) into a bounded channel that the guest's
-//! `incoming-body` stream reads ([`IncomingBody`]). A body cut short, badly
-//! chunked or too large reaches the guest as a stream error, never as a
-//! clean end: a truncated upload must not look complete.
+//! `incoming-body` stream reads ([`IncomingBody`]). The end of the body is
+//! a message of its own: a body cut short, badly chunked or too large, or
+//! a channel that closes without that message, reaches the guest as a
+//! stream error, never as a clean end. A truncated upload must not look
+//! complete.
 
-use super::io::{Conn, IoEnd};
+use super::io::{Input, IoEnd};
 use super::request::Framing;
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
@@ -23,14 +25,26 @@ const PIECE: usize = 64 * 1024;
 /// Most bytes of a chunk-size line, and of the trailer section.
 const MAX_CHUNK_LINE: usize = 4096;
 
+/// What goes through the channel.
+pub(crate) enum Piece {
+    /// The next bytes of the body.
+    Data(Bytes),
+    /// The body is complete.
+    End,
+    /// The body broke: cut short, badly chunked, too large, timed out.
+    Broken,
+}
+
 /// The guest's side of a request body.
 pub(crate) struct IncomingBody {
-    rx: mpsc::Receiver<Result<Bytes, Error>>,
+    rx: mpsc::Receiver<Piece>,
     length: Option<u64>,
+    /// Whether the end (or an error) was handed on: nothing follows.
+    done: bool,
 }
 
 /// The connection's side: where [`pump`] puts the body.
-pub(crate) type BodySender = mpsc::Sender<Result<Bytes, Error>>;
+pub(crate) type BodySender = mpsc::Sender<Piece>;
 
 /// A body channel for a request framed as `framing`.
 pub(crate) fn channel(framing: Framing) -> (BodySender, IncomingBody) {
@@ -40,7 +54,8 @@ pub(crate) fn channel(framing: Framing) -> (BodySender, IncomingBody) {
         Framing::Length(n) => Some(n),
         Framing::Chunked => None,
     };
-    (tx, IncomingBody { rx, length })
+    let done = false;
+    (tx, IncomingBody { rx, length, done })
 }
 
 impl Body for IncomingBody {
@@ -51,7 +66,26 @@ impl Body for IncomingBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        self.rx.poll_recv(cx).map(|p| p.map(|r| r.map(Frame::data)))
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let piece = std::task::ready!(self.rx.poll_recv(cx));
+        Poll::Ready(match piece {
+            Some(Piece::Data(bytes)) => Some(Ok(Frame::data(bytes))),
+            Some(Piece::End) => {
+                self.done = true;
+                None
+            }
+            // Broken, or the connection's side went away before the end.
+            Some(Piece::Broken) | None => {
+                self.done = true;
+                Some(Err(Error::HttpProtocolError))
+            }
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -74,7 +108,7 @@ pub(crate) enum PumpEnd {
 /// Reads the body framed as `framing` from `conn` into `tx`, waiting at
 /// most `idle` for each read and refusing more than `max_body` bytes.
 pub(crate) async fn pump(
-    conn: &mut Conn,
+    conn: &mut Input,
     framing: Framing,
     tx: BodySender,
     idle: Duration,
@@ -87,11 +121,16 @@ pub(crate) async fn pump(
         Framing::Chunked => chunked(conn, &tx, idle, max_body).await,
     };
     match result {
-        Ok(()) => PumpEnd::Complete,
+        // The guest may have dropped its body meanwhile: the connection is
+        // at the next request all the same.
+        Ok(()) => {
+            let _ = tx.send(Piece::End).await;
+            PumpEnd::Complete
+        }
         Err(Broken::GuestLeft) => PumpEnd::Abandoned,
         Err(broken) => {
             tracing::debug!(%broken, "request body broken");
-            let _ = tx.send(Err(Error::HttpProtocolError)).await;
+            let _ = tx.send(Piece::Broken).await;
             PumpEnd::Abandoned
         }
     }
@@ -116,18 +155,20 @@ impl std::fmt::Display for Broken {
 }
 
 /// Hands `n` buffered bytes to the guest, or reads more if none are.
-async fn piece(conn: &mut Conn, n: u64, tx: &BodySender, idle: Duration) -> Result<u64, Broken> {
+async fn piece(conn: &mut Input, n: u64, tx: &BodySender, idle: Duration) -> Result<u64, Broken> {
     if conn.buf.is_empty() {
         conn.read_more(idle).await.map_err(Broken::Io)?;
     }
     let take = (conn.buf.len() as u64).min(n).min(PIECE as u64) as usize;
     let bytes = conn.buf.split_to(take).freeze();
-    tx.send(Ok(bytes)).await.map_err(|_| Broken::GuestLeft)?;
+    tx.send(Piece::Data(bytes))
+        .await
+        .map_err(|_| Broken::GuestLeft)?;
     Ok(take as u64)
 }
 
 async fn fixed(
-    conn: &mut Conn,
+    conn: &mut Input,
     mut left: u64,
     tx: &BodySender,
     idle: Duration,
@@ -138,7 +179,12 @@ async fn fixed(
     Ok(())
 }
 
-async fn chunked(conn: &mut Conn, tx: &BodySender, idle: Duration, max: u64) -> Result<(), Broken> {
+async fn chunked(
+    conn: &mut Input,
+    tx: &BodySender,
+    idle: Duration,
+    max: u64,
+) -> Result<(), Broken> {
     let mut total = 0u64;
     loop {
         let size = loop {
@@ -170,7 +216,7 @@ async fn chunked(conn: &mut Conn, tx: &BodySender, idle: Duration, max: u64) -> 
 
 /// Skips the trailer section after the last chunk, up to its empty line
 /// (trailers are not passed on).
-async fn trailer_section(conn: &mut Conn, idle: Duration) -> Result<(), Broken> {
+async fn trailer_section(conn: &mut Input, idle: Duration) -> Result<(), Broken> {
     let mut skipped = 0;
     loop {
         if let Some(end) = conn.buf.windows(2).position(|w| w == b"\r\n") {
@@ -189,7 +235,7 @@ async fn trailer_section(conn: &mut Conn, idle: Duration) -> Result<(), Broken> 
 }
 
 /// Consumes `bytes`, which must come next.
-async fn expect(conn: &mut Conn, bytes: &[u8], idle: Duration) -> Result<(), Broken> {
+async fn expect(conn: &mut Input, bytes: &[u8], idle: Duration) -> Result<(), Broken> {
     while conn.buf.len() < bytes.len() {
         conn.read_more(idle).await.map_err(Broken::Io)?;
     }

@@ -1,5 +1,8 @@
-//! A connection's socket I/O: reads into the connection's buffer and
-//! whole writes, each bounded by a time without progress.
+//! A connection's socket I/O, split in two halves that work at once: the
+//! reading half ([`Input`]: the socket and the bytes read but not used yet,
+//! such as the rest of a pipelined request) and the writing half
+//! ([`Output`]). A request body can go on arriving while the response goes
+//! out. Every read and write is bounded by a time without progress.
 
 use bytes::BytesMut;
 use std::io;
@@ -28,21 +31,32 @@ impl std::fmt::Display for IoEnd {
     }
 }
 
-/// One client connection: the socket and the bytes read but not used yet
-/// (the rest of a pipelined request, say).
+/// One client connection.
 pub(crate) struct Conn {
-    pub stream: Arc<TcpStream>,
-    pub buf: BytesMut,
+    pub input: Input,
+    pub output: Output,
 }
 
 impl Conn {
     pub fn new(stream: TcpStream) -> Self {
+        let stream = Arc::new(stream);
         Self {
-            stream: Arc::new(stream),
-            buf: BytesMut::with_capacity(8 * 1024),
+            input: Input {
+                stream: stream.clone(),
+                buf: BytesMut::with_capacity(8 * 1024),
+            },
+            output: Output(stream),
         }
     }
+}
 
+/// The reading half: the socket and the bytes read but not used yet.
+pub(crate) struct Input {
+    stream: Arc<TcpStream>,
+    pub buf: BytesMut,
+}
+
+impl Input {
     /// Reads what is there into the buffer (at least one byte), waiting
     /// at most `limit`.
     pub async fn read_more(&mut self, limit: Duration) -> Result<usize, IoEnd> {
@@ -65,14 +79,19 @@ impl Conn {
             .await
             .unwrap_or(Err(IoEnd::TimedOut))
     }
+}
 
+/// The writing half.
+pub(crate) struct Output(pub Arc<TcpStream>);
+
+impl Output {
     /// Writes all of `bytes`; fails if the peer takes nothing for `idle`.
     pub async fn write_all(&self, mut bytes: &[u8], idle: Duration) -> Result<(), IoEnd> {
         while !bytes.is_empty() {
-            match self.stream.try_write(bytes) {
+            match self.0.try_write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match tokio::time::timeout(idle, self.stream.writable()).await {
+                    match tokio::time::timeout(idle, self.0.writable()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => return Err(IoEnd::Failed(e)),
                         Err(_) => return Err(IoEnd::TimedOut),

@@ -253,7 +253,7 @@ impl HttpServer {
         if open > self.config.max_connections {
             let conn = io::Conn::new(stream);
             let busy = response::error(503, "too many connections");
-            let _ = conn.write_all(&busy, self.config.send_timeout).await;
+            let _ = conn.output.write_all(&busy, self.config.send_timeout).await;
             self.metrics.record_response(503, 0);
             return;
         }

@@ -1,7 +1,7 @@
 //! A response on the wire: the head the server writes for a guest's
 //! `wasi:http` response, and its body, framed by the server.
 
-use super::io::{Conn, IoEnd};
+use super::io::{IoEnd, Output};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version, header};
 use http_body::Body;
@@ -144,7 +144,7 @@ pub(crate) enum BodyEnd {
 /// trapped) says so: a body cut short must not look complete. Returns the
 /// body bytes sent.
 pub(crate) async fn send_body(
-    conn: &Conn,
+    conn: &Output,
     mut body: HyperOutgoingBody,
     framing: Framing,
     idle: Duration,

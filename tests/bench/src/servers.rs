@@ -22,6 +22,12 @@ pub enum Kind {
     Copy,
     /// `wasm-sendfile serve --body splice`: WASI `splice` (non-blocking).
     Splice,
+    /// `wasm-sendfile http http-files`: a `wasi:http` component answering
+    /// with `http-file` bodies (sent by sendfile).
+    Http,
+    /// The same component answering through the `wasi:http` body stream
+    /// (`HTTP_FILES_BODY=stream`).
+    HttpStream,
     /// nginx, one worker process, `sendfile on`.
     Nginx,
     /// The same with `open_file_cache` (its best static-file setting),
@@ -31,11 +37,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Native,
         Kind::Sendfile,
         Kind::Copy,
         Kind::Splice,
+        Kind::Http,
+        Kind::HttpStream,
         Kind::Nginx,
         Kind::NginxCached,
     ];
@@ -47,6 +55,8 @@ impl Kind {
             Kind::Sendfile => "guest, sendfile capability",
             Kind::Copy => "guest, WASI read + write (copy)",
             Kind::Splice => "guest, WASI splice",
+            Kind::Http => "wasi:http guest, http-file body",
+            Kind::HttpStream => "wasi:http guest, body stream",
             Kind::Nginx => "nginx, 1 worker, sendfile on",
             Kind::NginxCached => "nginx, same, open_file_cache on",
         }
@@ -146,6 +156,17 @@ impl Server {
                     .arg(scratch.path())
                     .arg("-c")
                     .arg(conf);
+                None
+            }
+            Kind::Http | Kind::HttpStream => {
+                let grant = format!("{}::/", dir.display());
+                cmd.arg(&programs.wasm_sendfile)
+                    .args(["http", "http-files", "--dir-ro", &grant]);
+                cmd.args(["--listen", &addr.to_string()]);
+                cmd.args(["--workers", &workers.to_string()]);
+                if kind == Kind::HttpStream {
+                    cmd.args(["--env", "HTTP_FILES_BODY=stream"]);
+                }
                 None
             }
             Kind::Sendfile => Some("sendfile"),

@@ -1,4 +1,4 @@
-//! The targets of issue #4, checked against one run's figures.
+//! The targets of issues 4, 11 and 13, checked against one run's figures.
 
 use crate::report::{Report, Target};
 use crate::servers::Kind;
@@ -50,6 +50,11 @@ pub fn check(r: &Report) -> Vec<Target> {
         at_least(
             "guest sendfile ≥ 0.95× native throughput (big file)",
             throughput.and_then(|t| t.rate_ratio(Kind::Sendfile, Kind::Native)),
+            0.95,
+        ),
+        at_least(
+            "wasi:http guest, http-file body ≥ 0.95× native throughput (big file)",
+            throughput.and_then(|t| t.rate_ratio(Kind::Http, Kind::Native)),
             0.95,
         ),
         at_most(
