@@ -100,7 +100,9 @@ impl HttpArgs {
             allow_file_targets: false,
             max_chunk: None,
             args: Vec::new(),
-            fs_on_thread: false,
+            // As in `serve`: opening and stat-ing a cached file takes
+            // microseconds, a round trip through the blocking pool more.
+            fs_on_thread: true,
             listener: None,
             stdout: None,
             count_host_calls: false,

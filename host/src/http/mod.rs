@@ -134,6 +134,9 @@ impl HttpConfig {
     }
 }
 
+/// Bytes of each pooled memory and table kept resident between instances.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// Serves a `wasi:http/proxy` component over HTTP/1.1: keep-alive,
 /// pipelining, `HEAD`, `Content-Length` or chunked bodies both ways, and
 /// file bodies sent with `sendfile(2)`.
@@ -159,6 +162,11 @@ impl HttpServer {
         pool.total_memories(1000);
         pool.total_tables(1000);
         pool.max_memory_size(256 << 20);
+        // A slot's first pages stay mapped between instances and are
+        // zeroed with memset, instead of returned to the kernel and
+        // faulted in again by the next request's instance.
+        pool.linear_memory_keep_resident(KEEP_RESIDENT);
+        pool.table_keep_resident(KEEP_RESIDENT);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         config
     }
