@@ -189,6 +189,24 @@ fn keep_alive_pipelining_and_head_share_one_connection() {
     assert!(all.contains("\r\n\r\n0123HTTP/1.1 200"), "{all}");
     assert!(all.ends_with("\r\n\r\n<h1>home</h1>\n"), "{all}");
 
+    // HTTP/1.0 keep-alive, asked for: said so, and honoured.
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    for _ in 0..2 {
+        conn.write_all(b"GET /docs/a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"0123456789abcdefghij") {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        assert!(text.contains("connection: keep-alive\r\n"), "{text}");
+    }
+
     // Python's http.client: 50 requests on one kept-alive connection.
     let script = format!(
         r#"

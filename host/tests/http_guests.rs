@@ -140,12 +140,86 @@ fn request_bodies_cut_short_or_too_large_are_errors_to_the_guest() {
         false,
     );
     assert_eq!(bad, "error after 0");
-    // Over the 64 MiB limit, by its declared length.
-    let large = count(
-        b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n",
+    // Chunk-size lines a front proxy could read differently (request
+    // smuggling): a bare LF in an extension, a line with no digits.
+    for body in [&b"2;\nxx\r\nab\r\n0\r\n\r\n"[..], b"\r\n\r\n"] {
+        let mut req =
+            b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        req.extend_from_slice(body);
+        assert_eq!(count(&req, false), "error after 0");
+    }
+    // A bad trailer line.
+    let bad_trailer = count(
+        b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nno colon\r\n\r\n",
         false,
     );
-    assert_eq!(large, "error after 0");
+    assert_eq!(bad_trailer, "error after 1");
+}
+
+#[test]
+fn a_body_over_the_limit_is_413_and_an_unread_body_closes_in_order() {
+    let dir = site();
+    let s = probe(dir.path(), &[]);
+    // Over the 64 MiB limit by its declared length: 413 before any guest
+    // runs, and no 100 Continue.
+    let large = raw(
+        s.addr,
+        b"POST /count HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000000000\r\n\r\n",
+    );
+    assert!(large.starts_with("HTTP/1.1 413"), "{large}");
+    // A guest that answers without reading a large body: the response says
+    // the connection closes, and arrives whole although the client is
+    // still sending.
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"POST /file/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+        .unwrap();
+    let chunk = vec![b'u'; 1 << 20];
+    for _ in 0..4 {
+        if conn.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    let got = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(got.starts_with("http/1.1 200"), "{got}");
+    assert!(got.contains("connection: close\r\n"), "{got}");
+    assert!(got.ends_with("0123456789abcdefghij"), "{got}");
+}
+
+#[test]
+fn a_body_cut_short_never_looks_whole() {
+    let dir = site();
+    let s = probe(dir.path(), &["--request-timeout", "1"]);
+    // Chunked, the guest stalling mid-body: the connection closes at the
+    // guest's time limit, without the last chunk.
+    let start = Instant::now();
+    let got = raw(s.addr, b"GET /stall-mid-body HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(got.contains(&"x".repeat(1000)), "{got}");
+    assert!(!got.ends_with("0\r\n\r\n"), "{got}");
+    // HTTP/1.0, delimited by the close: a trap resets the connection, so
+    // the client sees an error, not an end.
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"GET /trap-mid-body HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let end = conn.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains(&"x".repeat(1000)), "{text}");
+    assert_eq!(
+        end.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "{text}"
+    );
 }
 
 #[test]
@@ -164,18 +238,47 @@ fn a_guest_may_answer_first_and_read_the_request_body_after() {
 }
 
 #[test]
-fn connections_over_the_limit_get_503() {
+fn at_the_connection_limit_idle_connections_make_room_else_503() {
     let dir = site();
     let s = probe(dir.path(), &["--max-connections", "2"]);
-    let held: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(s.addr).unwrap())
+    let request = b"GET /file/a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Two kept-alive connections, each idle after one response.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(request).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).ends_with("0123456789abcdefghij"));
+            c
+        })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let third = raw(s.addr, b"GET /file/a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
-    drop(held);
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(100));
+    // A third client is served: the oldest idle connection made room.
     assert_eq!(curl(&s.url("/file/a.txt"), &[]).0, 200);
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        held[0].read(&mut buf).unwrap_or(0),
+        0,
+        "the oldest was closed"
+    );
+    // With no idle connection to close, a new one gets 503: two
+    // connections whose requests are under way (the component hangs).
+    drop(held.drain(..));
+    std::thread::sleep(Duration::from_millis(200));
+    let busy: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let third = raw(s.addr, request);
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    drop(busy);
 }
 
 #[test]

@@ -13,6 +13,10 @@
 //! - `/trap-mid-body`: answers with a stream body, writes part, panics.
 //! - `/count`: reads the request body; answers 200 with its length, or
 //!   `error after N` if the stream failed.
+//! - `/drop-then-hang`: drops the outparam unset, then waits forever.
+//! - `/stall-mid-body`: answers with a stream body, writes part, then
+//!   waits forever.
+//! - `/status/N`: answers with status `N` and no body.
 //! - `/answer-then-count`: answers first (a stream body), then reads the
 //!   request body and writes its length, or `error after N`.
 
@@ -38,11 +42,23 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 loop {}
             }
             "/hang" => {
-                let never = wasi::clocks::monotonic_clock::subscribe_duration(u64::MAX);
-                never.block();
+                hang();
                 text(out, 200, "woke up");
             }
             "/never" => {}
+            "/drop-then-hang" => {
+                drop(out);
+                hang();
+            }
+            "/stall-mid-body" => {
+                let response = OutgoingResponse::new(Fields::new());
+                let body = response.body().expect("the body, once");
+                ResponseOutparam::set(out, Ok(response));
+                let mut stream = body.write().expect("the stream");
+                let _ = stream.write_all(&[b'x'; 1000]);
+                let _ = stream.flush();
+                hang();
+            }
             "/taken" => {
                 let response = OutgoingResponse::new(Fields::new());
                 let _stream_body = response.body().expect("the body, once");
@@ -82,7 +98,14 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 let _ = OutgoingBody::finish(body, None);
             }
             p => {
-                if p == "/body-error/root" {
+                if let Some(status) = p.strip_prefix("/status/") {
+                    let response = OutgoingResponse::new(Fields::new());
+                    let status = status.parse().expect("a number");
+                    response
+                        .set_status_code(status)
+                        .expect("a status wasi:http takes");
+                    ResponseOutparam::set(out, Ok(response));
+                } else if p == "/body-error/root" {
                     let answer = match FileBody::open(&root(), 0, None) {
                         Ok(body) => format!("ok {}", body.len()),
                         Err(e) => e.name().to_string(),
@@ -133,6 +156,12 @@ fn count(request: IncomingRequest) -> String {
             Err(_) => return format!("error after {n}"),
         }
     }
+}
+
+/// Waits (in a host call, not computing) for ever.
+fn hang() {
+    let never = wasi::clocks::monotonic_clock::subscribe_duration(u64::MAX);
+    never.block();
 }
 
 /// The directory granted at `/`.

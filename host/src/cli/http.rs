@@ -38,7 +38,9 @@ pub struct HttpArgs {
     /// Threads serving connections [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
-    /// Most connections open at once; beyond, new ones get 503.
+    /// Most connections open at once. At the limit the keep-alive
+    /// connection idle longest is closed to make room; with none idle, a
+    /// new connection gets 503.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
     /// Seconds an idle keep-alive connection stays open; 0 turns
@@ -100,9 +102,11 @@ impl HttpArgs {
             allow_file_targets: false,
             max_chunk: None,
             args: Vec::new(),
-            // As in `serve`: opening and stat-ing a cached file takes
-            // microseconds, a round trip through the blocking pool more.
-            fs_on_thread: true,
+            // Unlike `serve` (whose bundled guest has a thread of its own),
+            // any component's filesystem calls go to the blocking pool: one
+            // that opens a FIFO or waits on a slow disk must not hold a
+            // thread other requests need.
+            fs_on_thread: false,
             listener: None,
             stdout: None,
             count_host_calls: false,

@@ -32,20 +32,31 @@ pub(crate) async fn serve(server: &HttpServer, stream: tokio::net::TcpStream) {
             Next::Closed => return,
             Next::Refused(r) => {
                 tracing::debug!(status = r.status, why = r.why, "request refused");
-                let idle = server.config.send_timeout;
-                let _ = conn
-                    .output
-                    .write_all(&response::error(r.status, r.why), idle)
-                    .await;
-                server.metrics.record_response(r.status, 0);
+                refuse(server, &conn.output, r.status, r.why).await;
+                conn.close_gently().await;
                 return;
             }
         };
         first = false;
-        if !exchange(server, &mut conn, *head, local).await || server.shutting_down() {
-            return;
+        match exchange(server, &mut conn, *head, local).await {
+            After::KeepAlive if !server.shutting_down() => {}
+            After::Reset => return conn.reset(),
+            _ => return conn.close_gently().await,
         }
     }
+}
+
+/// What becomes of the connection after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// It may carry the next request.
+    KeepAlive,
+    /// It closes, after the client has had time to read the response.
+    Close,
+    /// It is reset: the response was cut short where only an orderly
+    /// close would have ended it (HTTP/1.0 without a length), so the
+    /// client must not take what it got for the whole body.
+    Reset,
 }
 
 enum Next {
@@ -60,18 +71,25 @@ enum Next {
 async fn next_head(server: &HttpServer, conn: &mut Input, first: bool) -> Next {
     let config = &server.config;
     let mut started = (!conn.buf.is_empty() || first).then(Instant::now);
+    // Where the last look for the head's end stopped.
+    let mut scanned = 0;
     loop {
         // Empty lines before a request are ignored (RFC 9112 §2.2).
         while conn.buf.starts_with(b"\r\n") {
             conn.buf.advance(2);
+            scanned = 0;
         }
-        match request::parse(&conn.buf, config.max_head) {
-            Ok(Some((head, len))) => {
-                conn.buf.advance(len);
-                return Next::Request(Box::new(head));
+        let look = request::may_be_complete(&conn.buf, scanned) || conn.buf.len() > config.max_head;
+        scanned = conn.buf.len();
+        if look {
+            match request::parse(&conn.buf, config.max_head) {
+                Ok(Some((head, len))) => {
+                    conn.buf.advance(len);
+                    return Next::Request(Box::new(head));
+                }
+                Ok(None) => {}
+                Err(refusal) => return Next::Refused(refusal),
             }
-            Ok(None) => {}
-            Err(refusal) => return Next::Refused(refusal),
         }
         let wait = match started {
             Some(t) => config.header_timeout.saturating_sub(t.elapsed()),
@@ -79,12 +97,17 @@ async fn next_head(server: &HttpServer, conn: &mut Input, first: bool) -> Next {
             None if server.shutting_down() => return Next::Closed,
             None => config.keepalive_timeout,
         };
+        // Between requests of a kept-alive connection, it is idle: the
+        // server may close it to make room (see `idle`).
+        let idle = (started.is_none() && !first).then(|| server.idle.enter());
         let read = tokio::select! {
             read = conn.read_more(wait) => read,
             // An idle connection closes when the server stops; a request
             // already begun is read and answered.
             () = server.stopped(), if started.is_none() => return Next::Closed,
+            () = evicted(idle.as_ref()) => return Next::Closed,
         };
+        drop(idle);
         match read {
             Ok(_) => {
                 started.get_or_insert_with(Instant::now);
@@ -100,19 +123,32 @@ async fn next_head(server: &HttpServer, conn: &mut Input, first: bool) -> Next {
     }
 }
 
+/// Resolves when an idle connection is told to close; never if not idle.
+async fn evicted(idle: Option<&super::idle::Idle<'_>>) {
+    match idle {
+        Some(idle) => idle.evicted().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs one request through a new instance and sends its response.
-/// Returns whether the connection may carry another request.
+/// Returns what becomes of the connection.
 async fn exchange(
     server: &HttpServer,
     conn: &mut Conn,
     head: Head,
     local: Option<std::net::SocketAddr>,
-) -> bool {
+) -> After {
     let config = &server.config;
     let method = head.method.clone();
     let version = head.version;
     let framing = head.framing;
     let close = !head.keep_alive || config.keepalive_timeout.is_zero();
+    if let request::Framing::Length(n) = framing
+        && n > config.max_body
+    {
+        return refuse(server, &conn.output, 413, "request body too large").await;
+    }
     if head.expect_continue && framing != request::Framing::Empty {
         let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
         if conn
@@ -121,7 +157,7 @@ async fn exchange(
             .await
             .is_err()
         {
-            return false;
+            return After::Close;
         }
     }
     let (tx, body) = incoming::channel(framing);
@@ -155,6 +191,11 @@ async fn exchange(
         }
     };
     let response = match answer {
+        Ok(Ok(Ok(response))) if !(200..=599).contains(&response.status().as_u16()) => {
+            tracing::warn!(status = %response.status(), "the component answered with a status outside 200..=599");
+            let why = "the component answered with an interim (1xx) or unknown status";
+            return refuse(server, &conn.output, 500, why).await;
+        }
         Ok(Ok(Ok(response))) => response,
         Ok(Ok(Err(code))) => {
             tracing::warn!(?code, "the component answered with an error");
@@ -176,12 +217,14 @@ async fn exchange(
             return refuse(server, &conn.output, 504, why).await;
         }
     };
+    // A request body not read to its end yet may never be: the response
+    // then says the connection closes.
     let reply = Reply {
         server,
         out: &conn.output,
         bodiless: response::bodiless(&method),
         version,
-        close,
+        close: close || pumped != Some(PumpEnd::Complete),
     };
     let rest_of_body = async {
         match pumped {
@@ -189,9 +232,12 @@ async fn exchange(
             None => (&mut pump).await,
         }
     };
-    let ((status, sent, reusable), pumped) = tokio::join!(reply.send(response, task), rest_of_body);
+    let ((status, sent, after), pumped) = tokio::join!(reply.send(response, task), rest_of_body);
     server.metrics.record_response(status, sent);
-    reusable && pumped == PumpEnd::Complete
+    match after {
+        After::KeepAlive if pumped != PumpEnd::Complete => After::Close,
+        after => after,
+    }
 }
 
 /// Request from a checked head and the body's channel.
@@ -229,73 +275,84 @@ struct Reply<'a> {
 impl Reply<'_> {
     /// Sends `response` (its guest's `task` still running, perhaps
     /// writing the body). Returns the status, the body bytes sent, and
-    /// whether the connection may carry another response.
+    /// what becomes of the connection.
     async fn send(
         &self,
         response: http::Response<HyperOutgoingBody>,
         task: GuestTask,
-    ) -> (u16, u64, bool) {
+    ) -> (u16, u64, After) {
         let config = &self.server.config;
         let idle = config.send_timeout;
         let mut task = Some(task);
         let (parts, body) = response.into_parts();
         let status = parts.status;
         let mut close = self.close;
-        let (sent, complete) = if let Some(file) = parts.extensions.get::<FileBody>() {
+        let done = |ok: bool| if ok { After::KeepAlive } else { After::Close };
+        let (sent, after) = if let Some(file) = parts.extensions.get::<FileBody>() {
             let framing = Framing::of(status, Some(file.len()), self.version);
-            let head = response::head(status, &parts.headers, framing, close);
+            let head = response::head(status, &parts.headers, framing, close, self.version);
             if self.bodiless || framing == Framing::None {
-                (0, self.out.write_all(&head, idle).await.is_ok())
+                (0, done(self.out.write_all(&head, idle).await.is_ok()))
             } else {
                 let (policy, metrics) = (&self.server.policy, &self.server.metrics);
                 let (end, sent) =
                     file_body::send(self.out, head, file, policy, metrics, idle).await;
-                (sent, end == FileEnd::Complete)
+                (sent, done(end == FileEnd::Complete))
             }
         } else {
             let length = response::declared_length(&parts.headers, &body);
             let framing = Framing::of(status, length, self.version);
             close |= framing == Framing::UntilClose;
-            let head = response::head(status, &parts.headers, framing, close);
+            let head = response::head(status, &parts.headers, framing, close, self.version);
             if self.out.write_all(&head, idle).await.is_err() {
-                (0, false)
+                (0, After::Close)
             } else if self.bodiless || framing == Framing::None {
-                (0, true)
+                (0, After::KeepAlive)
             } else {
                 // wasmtime-wasi-http ends a body the same way whether the
                 // guest finished it or its store went away (a trap): a
-                // chunked body is only ended once the guest has returned
-                // from `handle`.
+                // chunked body is only ended, and one delimited by the
+                // close only closed in order, once the guest has returned
+                // from `handle` (which its time limit bounds).
                 let returned = async {
                     let task = task.take().expect("the guest's task");
-                    match tokio::time::timeout(config.request_timeout, task).await {
-                        Ok(Ok(Ok(()))) => true,
-                        Ok(Ok(Err(e))) => {
-                            tracing::warn!(error = %e.root_cause(), "the component trapped mid-body");
+                    match task.await {
+                        Ok(Ok(())) => true,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e.root_cause(), "the component failed mid-body");
                             false
                         }
-                        Ok(Err(_)) | Err(_) => false,
+                        Err(_) => false,
                     }
                 };
                 let (end, sent) =
                     response::send_body(self.out, body, framing, idle, returned).await;
-                (sent, matches!(end, BodyEnd::Complete))
+                let after = match end {
+                    BodyEnd::Complete => After::KeepAlive,
+                    BodyEnd::Broken if framing == Framing::UntilClose => After::Reset,
+                    BodyEnd::Broken => After::Close,
+                };
+                (sent, after)
             }
         };
         if let Some(task) = task {
             watch(task);
         }
-        (status.as_u16(), sent, complete && !close)
+        let after = match after {
+            After::KeepAlive if close => After::Close,
+            after => after,
+        };
+        (status.as_u16(), sent, after)
     }
 }
 
-/// Answers with the server's own error and ends the connection.
-async fn refuse(server: &HttpServer, out: &Output, status: u16, why: &str) -> bool {
+/// Answers with the server's own error; the connection then closes.
+async fn refuse(server: &HttpServer, out: &Output, status: u16, why: &str) -> After {
     let _ = out
         .write_all(&response::error(status, why), server.config.send_timeout)
         .await;
     server.metrics.record_response(status, 0);
-    false
+    After::Close
 }
 
 type GuestTask = tokio::task::JoinHandle<wasmtime::Result<()>>;
@@ -308,18 +365,20 @@ fn start(
     req: http::Request<incoming::IncomingBody>,
 ) -> wasmtime::Result<(tokio::sync::oneshot::Receiver<Answer>, GuestTask)> {
     let mut store = Store::new(server.pre.engine(), (server.new_state)()?);
-    // Every tick the guest yields to the runtime (a guest computing
-    // without end must not keep other tasks off its thread); after the
-    // request timeout's worth of ticks it is stopped.
-    let mut ticks_left = server.config.epoch_deadline_ticks();
+    // The guest may run until its deadline, by the wall clock, whatever it
+    // does: compute (the epoch callback stops it), wait in a host call, or
+    // go on after answering (the task's timeout ends it, and dropping the
+    // store releases all it held). Every tick a computing guest yields its
+    // thread to the other tasks.
+    let limit = server.config.guest_limit();
+    let deadline = std::time::Instant::now() + limit;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
-        ticks_left = ticks_left.saturating_sub(1);
-        if ticks_left == 0 {
-            Ok(UpdateDeadline::Interrupt)
+        Ok(if std::time::Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
         } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
+            UpdateDeadline::Yield(1)
+        })
     });
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let req = store
@@ -329,11 +388,19 @@ fn start(
     let out = store.data_mut().http().new_response_outparam(sender)?;
     let pre = server.pre.clone();
     let task = tokio::spawn(async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, req, out)
-            .await
+        let run = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        };
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::format_err!(
+                "the component ran past its time (request timeout and 1 s)"
+            )),
+        }
     });
     Ok((receiver, task))
 }

@@ -188,18 +188,15 @@ async fn chunked(
     let mut total = 0u64;
     loop {
         let size = loop {
-            match httparse::parse_chunk_size(&conn.buf) {
-                Ok(httparse::Status::Complete((used, size))) => {
+            match chunk_size_line(&conn.buf) {
+                Ok(Some((used, size))) => {
                     conn.buf.advance(used);
                     break size;
                 }
-                Ok(httparse::Status::Partial) if conn.buf.len() > MAX_CHUNK_LINE => {
-                    return Err(Broken::Malformed);
-                }
-                Ok(httparse::Status::Partial) => {
+                Ok(None) => {
                     conn.read_more(idle).await.map_err(Broken::Io)?;
                 }
-                Err(_) => return Err(Broken::Malformed),
+                Err(()) => return Err(Broken::Malformed),
             }
         };
         if size == 0 {
@@ -215,11 +212,17 @@ async fn chunked(
 }
 
 /// Skips the trailer section after the last chunk, up to its empty line
-/// (trailers are not passed on).
+/// (trailers are not passed on). Each line must be a field line: a name,
+/// a colon, and no control characters but tab; at most
+/// [`MAX_CHUNK_LINE`] bytes in all.
 async fn trailer_section(conn: &mut Input, idle: Duration) -> Result<(), Broken> {
     let mut skipped = 0;
     loop {
         if let Some(end) = conn.buf.windows(2).position(|w| w == b"\r\n") {
+            let line = &conn.buf[..end];
+            if end > 0 && !field_line(line) {
+                return Err(Broken::Malformed);
+            }
             conn.buf.advance(end + 2);
             if end == 0 {
                 return Ok(());
@@ -234,6 +237,54 @@ async fn trailer_section(conn: &mut Input, idle: Duration) -> Result<(), Broken>
     }
 }
 
+/// A chunk-size line at the start of `buf` (RFC 9112 §7.1): 1 to 16 hex
+/// digits, optional whitespace, optional extensions (`;` and visible
+/// characters, spaces and tabs), CRLF. Its length and the size; `None`
+/// if it is not complete yet. Stricter than httparse's, which takes a
+/// line without digits for size 0 and a bare LF inside an extension:
+/// where a front proxy reads a line differently, bodies would end at
+/// different places (request smuggling).
+fn chunk_size_line(buf: &[u8]) -> Result<Option<(usize, u64)>, ()> {
+    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return if buf.len() > MAX_CHUNK_LINE || buf.contains(&b'\n') {
+            Err(())
+        } else {
+            Ok(None)
+        };
+    };
+    if end > MAX_CHUNK_LINE {
+        return Err(());
+    }
+    let line = &buf[..end];
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return Err(());
+    }
+    let rest = &line[digits..];
+    let rest = &rest[rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count()..];
+    let visible = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b) || *b >= 0x80;
+    if !(rest.is_empty() || rest[0] == b';' && rest.iter().all(visible)) {
+        return Err(());
+    }
+    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| ())?;
+    let size = u64::from_str_radix(hex, 16).map_err(|_| ())?;
+    Ok(Some((end + 2, size)))
+}
+
+/// A trailer field line: a token name, a colon, then visible characters,
+/// spaces and tabs.
+fn field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let visible = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b) || *b >= 0x80;
+    colon > 0 && line[..colon].iter().all(tchar) && line[colon + 1..].iter().all(visible)
+}
+
 /// Consumes `bytes`, which must come next.
 async fn expect(conn: &mut Input, bytes: &[u8], idle: Duration) -> Result<(), Broken> {
     while conn.buf.len() < bytes.len() {
@@ -244,4 +295,40 @@ async fn expect(conn: &mut Input, bytes: &[u8], idle: Duration) -> Result<(), Br
     }
     conn.buf.advance(bytes.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines() {
+        assert_eq!(chunk_size_line(b"1a\r\nxx"), Ok(Some((4, 26))));
+        assert_eq!(chunk_size_line(b"0\r\n"), Ok(Some((3, 0))));
+        assert_eq!(chunk_size_line(b"4;name=v;x\r\n"), Ok(Some((12, 4))));
+        assert_eq!(chunk_size_line(b"4 ;ext\r\n"), Ok(Some((8, 4))));
+        assert_eq!(chunk_size_line(b"4"), Ok(None));
+        assert_eq!(chunk_size_line(b"4;ext"), Ok(None));
+        // No digits, a bare LF, a control byte, junk after the size, too
+        // many digits: refused.
+        assert_eq!(chunk_size_line(b"\r\n"), Err(()));
+        assert_eq!(chunk_size_line(b" \r\n"), Err(()));
+        assert_eq!(chunk_size_line(b"2;\nxx\r\n"), Err(()));
+        assert_eq!(chunk_size_line(b"2\n"), Err(()));
+        assert_eq!(chunk_size_line(b"2;a\x00b\r\n"), Err(()));
+        assert_eq!(chunk_size_line(b"2x\r\n"), Err(()));
+        assert_eq!(chunk_size_line(b"0x2\r\n"), Err(()));
+        assert_eq!(chunk_size_line(b"11111111111111111\r\n"), Err(()));
+        assert_eq!(chunk_size_line(&[b'1'; 5000]), Err(()));
+    }
+
+    #[test]
+    fn trailer_field_lines() {
+        assert!(field_line(b"X-Sum: abc"));
+        assert!(field_line(b"X-Sum:"));
+        assert!(!field_line(b"no colon"));
+        assert!(!field_line(b": no name"));
+        assert!(!field_line(b"X Sum: a"));
+        assert!(!field_line(b"X: a\rb"));
+    }
 }

@@ -50,6 +50,39 @@ impl Conn {
     }
 }
 
+/// How long a closing connection keeps reading (and dropping) what the
+/// client still sends, and how much at most: closing a socket with unread
+/// input resets it, and the reset can destroy the response the client has
+/// not read yet (nginx's `lingering_close`).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
+impl Conn {
+    /// Closes in order: the response's end (FIN) goes out, then what the
+    /// client still sends is read and dropped until it closes too, for at
+    /// most [`LINGER`] and [`LINGER_BYTES`].
+    pub async fn close_gently(mut self) {
+        let _ = rustix::net::shutdown(&*self.output.0, rustix::net::Shutdown::Write);
+        let deadline = tokio::time::Instant::now() + LINGER;
+        let mut dropped = 0;
+        while dropped < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.input.buf.clear();
+            match self.input.read_more(left).await {
+                Ok(n) => dropped += n,
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Resets the connection (`SO_LINGER` 0): the client sees an error,
+    /// not an end.
+    pub fn reset(self) {
+        let fd = &*self.output.0;
+        let _ = rustix::net::sockopt::set_socket_linger(fd, Some(Duration::ZERO));
+    }
+}
+
 /// The reading half: the socket and the bytes read but not used yet.
 pub(crate) struct Input {
     stream: Arc<TcpStream>,

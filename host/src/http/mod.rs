@@ -33,6 +33,7 @@
 
 mod conn;
 mod file_body;
+mod idle;
 mod incoming;
 mod io;
 mod request;
@@ -95,12 +96,17 @@ pub struct HttpConfig {
     /// How long a response may make no progress (the client takes nothing)
     /// before its connection is closed.
     pub send_timeout: Duration,
-    /// How long a component may take to answer (to set its response), and
-    /// the most it may run in all (an epoch deadline, if the engine has
-    /// epoch interruption on: see [`HttpServer::engine_config`]). Then the
-    /// client gets 504.
+    /// How long a component may take to answer (to set its response);
+    /// then the client gets 504. A component may run one second longer in
+    /// all, by the wall clock, its stream body included: then it is
+    /// stopped (computing, through an epoch deadline if the engine has
+    /// epoch interruption on, see [`HttpServer::engine_config`]; waiting,
+    /// by dropping its store) and an unfinished body is cut short. File
+    /// bodies are not bound by it: the guest is done once it answered.
     pub request_timeout: Duration,
-    /// Most connections open at once; beyond, a new connection gets 503.
+    /// Most connections open at once. At the limit the keep-alive
+    /// connection idle longest is closed to make room; with none idle, a
+    /// new connection gets 503.
     pub max_connections: usize,
     /// How long [`HttpServer::serve`] waits, once told to stop, for
     /// responses in progress; then it returns anyway (their tasks end with
@@ -124,13 +130,11 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
-    /// Epoch ticks a guest may run: the request timeout and one second
-    /// more, so a guest that has not answered in time gets the server's
-    /// 504 (and is stopped then) rather than a trap's 500; the deadline
-    /// stops guests that go on after answering.
-    fn epoch_deadline_ticks(&self) -> u64 {
-        let limit = self.request_timeout + Duration::from_secs(1);
-        (limit.as_millis() / conn::EPOCH_TICK.as_millis()) as u64 + 1
+    /// How long a guest may run in all: the request timeout and one
+    /// second more, so a guest that has not answered in time gets the
+    /// server's 504 (and is stopped then) rather than a trap's 500.
+    fn guest_limit(&self) -> Duration {
+        self.request_timeout + Duration::from_secs(1)
     }
 }
 
@@ -147,6 +151,8 @@ pub struct HttpServer {
     policy: Policy,
     metrics: Arc<Metrics>,
     open: AtomicUsize,
+    idle: idle::IdleSet,
+    _ticker: EpochTicker,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
@@ -187,13 +193,16 @@ impl HttpServer {
         let mut linker = Linker::new(engine);
         add_to_linker(&mut linker)?;
         let pre = ProxyPre::new(linker.instantiate_pre(component)?)?;
+        let _ticker = EpochTicker::start(engine);
         Ok(Self {
+            _ticker,
             pre,
             config,
             new_state: Box::new(new_state),
             policy: Policy::default(),
             metrics: Arc::default(),
             open: AtomicUsize::new(0),
+            idle: idle::IdleSet::default(),
             stopping: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -213,8 +222,7 @@ impl HttpServer {
     /// Accepts connections on `listener` until `shutdown` completes, then
     /// stops accepting, closes idle keep-alive connections and waits for
     /// the others to finish their current response, at most
-    /// [`HttpConfig::shutdown_timeout`]. Advances the engine's epoch while
-    /// it runs.
+    /// [`HttpConfig::shutdown_timeout`].
     ///
     /// # Errors
     /// Only if accepting fails for good; a failed connection is logged.
@@ -223,7 +231,6 @@ impl HttpServer {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> wasmtime::Result<()> {
-        let ticker = EpochTicker::start(self.pre.engine());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -248,17 +255,16 @@ impl HttpServer {
         while self.open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        drop(ticker);
         Ok(())
     }
 
     /// Serves one accepted connection (for embedders with their own accept
-    /// loop; they must advance the engine's epoch themselves, or leave
-    /// epoch interruption off).
+    /// loop).
     pub async fn serve_connection(&self, stream: tokio::net::TcpStream) {
         let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
         let _open = OpenGuard(&self.open);
-        if open > self.config.max_connections {
+        // At the limit, the connection idle longest makes room.
+        if open > self.config.max_connections && !self.idle.evict_oldest() {
             let conn = io::Conn::new(stream);
             let busy = response::error(503, "too many connections");
             let _ = conn.output.write_all(&busy, self.config.send_timeout).await;
@@ -280,8 +286,9 @@ impl HttpServer {
 }
 
 /// Advances an engine's epoch every [`conn::EPOCH_TICK`] from a thread of
-/// its own (a runtime task could wait behind a guest that computes) until
-/// dropped.
+/// its own (a runtime task could wait behind a guest that computes) for as
+/// long as the server exists: guests still running after `serve` returned
+/// keep yielding, so a runtime being shut down can cancel them.
 struct EpochTicker(Arc<AtomicBool>);
 
 impl EpochTicker {

@@ -45,6 +45,15 @@ const fn refuse(status: u16, why: &'static str) -> Refusal {
     Refusal { status, why }
 }
 
+/// Whether the bytes from `from` on (and the 3 before, where a line end
+/// may have begun) hold a head's end: the blank line (CRLF CRLF, or bare
+/// LFs, which httparse also takes). Waiting for it, rather than parsing
+/// after every read, keeps a head that trickles in at linear cost.
+pub(crate) fn may_be_complete(buf: &[u8], from: usize) -> bool {
+    let tail = &buf[from.saturating_sub(3).min(buf.len())..];
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+}
+
 /// The head at the start of `buf` and its length in bytes, `Ok(None)` if
 /// it is not complete yet. `max_head` bounds a head's size: a longer one
 /// (complete or not) is 431.
@@ -151,7 +160,7 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, Refusal> {
         .get_all(http::header::CONTENT_LENGTH)
         .iter()
         .collect();
-    if !te.is_empty() {
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
         if !cl.is_empty() || version == Version::HTTP_10 {
             return Err(refuse(
                 400,
@@ -244,12 +253,25 @@ mod tests {
             status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n"),
             400
         );
+        let empty_te =
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(status(empty_te), 400);
         let gzip = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
         assert_eq!(status(gzip), 501);
         let te10 = "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(status(te10), 400);
         let same = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n";
         assert_eq!(head(same).unwrap().unwrap().0.framing, Framing::Length(3));
+    }
+
+    #[test]
+    fn a_head_ends_at_its_blank_line() {
+        assert!(!may_be_complete(b"GET / HTTP/1.1\r\nHost: a\r\n", 0));
+        assert!(may_be_complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0));
+        assert!(may_be_complete(b"GET / HTTP/1.1\nHost: a\n\n", 10));
+        // The blank line straddles two reads.
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert!(may_be_complete(head, head.len() - 1));
     }
 
     #[test]

@@ -54,12 +54,14 @@ fn server_managed(name: &header::HeaderName) -> bool {
 
 /// The response head: status line, the guest's headers (less the ones the
 /// server manages), `Date` unless the guest set one, the framing, and
-/// `Connection: close` if the connection ends after this response.
+/// `Connection: close` if the connection ends after this response (or
+/// `Connection: keep-alive` to an HTTP/1.0 client if it does not).
 pub(crate) fn head(
     status: StatusCode,
     headers: &HeaderMap,
     framing: Framing,
     close: bool,
+    version: Version,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -84,6 +86,8 @@ pub(crate) fn head(
     }
     if close {
         line(&mut out, "connection", b"close");
+    } else if version == Version::HTTP_10 {
+        line(&mut out, "connection", b"keep-alive");
     }
     out.extend_from_slice(b"\r\n");
     out
@@ -106,7 +110,8 @@ pub(crate) fn error(status: u16, why: &str) -> Vec<u8> {
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    let mut out = head(status, &headers, Framing::Length(body.len() as u64), true);
+    let length = Framing::Length(body.len() as u64);
+    let mut out = head(status, &headers, length, true, Version::HTTP_11);
     out.extend_from_slice(body.as_bytes());
     out
 }
@@ -140,9 +145,9 @@ pub(crate) enum BodyEnd {
 
 /// Sends a guest's stream body framed as `framing`, each write waiting at
 /// most `idle` for the client to take bytes. A chunked body's last chunk
-/// goes out only if `returned` (the guest returned from its handler, not
-/// trapped) says so: a body cut short must not look complete. Returns the
-/// body bytes sent.
+/// goes out, and a body delimited by the close counts as complete, only if
+/// `returned` (the guest returned from its handler, not trapped) says so:
+/// a body cut short must not look complete. Returns the body bytes sent.
 pub(crate) async fn send_body(
     conn: &Output,
     mut body: HyperOutgoingBody,
@@ -190,15 +195,18 @@ pub(crate) async fn send_body(
         }
         sent += data.len() as u64;
     }
-    match framing {
-        Framing::Length(n) if sent != n => (BodyEnd::Broken, sent),
-        Framing::Chunked if !returned.await => (BodyEnd::Broken, sent),
-        Framing::Chunked => match conn.write_all(b"0\r\n\r\n", idle).await {
-            Ok(()) => (BodyEnd::Complete, sent),
-            Err(_) => (BodyEnd::Broken, sent),
-        },
-        _ => (BodyEnd::Complete, sent),
+    let whole = match framing {
+        Framing::Length(n) => sent == n,
+        Framing::Chunked | Framing::UntilClose => returned.await,
+        Framing::None => true,
+    };
+    if !whole {
+        return (BodyEnd::Broken, sent);
     }
+    if framing == Framing::Chunked && conn.write_all(b"0\r\n\r\n", idle).await.is_err() {
+        return (BodyEnd::Broken, sent);
+    }
+    (BodyEnd::Complete, sent)
 }
 
 /// Logs a socket ending at debug level (clients leaving is routine).
