@@ -9,22 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Server, curl, curl_bytes, metrics_addr, raw, sample, scrape_until};
-
-fn site() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("index.html"), "<h1>home</h1>\n").unwrap();
-    std::fs::create_dir(dir.path().join("docs")).unwrap();
-    std::fs::write(dir.path().join("docs/index.html"), "<p>docs</p>").unwrap();
-    std::fs::write(dir.path().join("docs/a.txt"), "0123456789abcdefghij").unwrap();
-    std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
-    std::fs::write(dir.path().join("big.bin"), big()).unwrap();
-    dir
-}
-
-fn big() -> Vec<u8> {
-    (0..5_000_000u32).map(|i| (i % 253) as u8).collect()
-}
+use common::{Server, big, curl, curl_bytes, metrics_addr, raw, sample, scrape_until, site};
 
 /// The head of a raw response, lowercased, and its body.
 fn split(response: &str) -> (String, &str) {

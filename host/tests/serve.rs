@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Server, TIMEOUT, raw};
+use common::{Server, TIMEOUT, raw, site};
 
 /// Runs curl with `args`; returns its stdout.
 fn curl(args: &[&str]) -> Vec<u8> {
@@ -41,17 +41,6 @@ fn python(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn site() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("index.html"), "<h1>home</h1>\n").unwrap();
-    std::fs::create_dir(dir.path().join("docs")).unwrap();
-    std::fs::write(dir.path().join("docs/index.html"), "<p>docs</p>").unwrap();
-    std::fs::write(dir.path().join("docs/a.txt"), "0123456789abcdefghij").unwrap();
-    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
-    std::fs::write(dir.path().join("big.bin"), big).unwrap();
-    dir
 }
 
 #[test]

@@ -51,12 +51,7 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 hang();
             }
             "/stall-mid-body" => {
-                let response = OutgoingResponse::new(Fields::new());
-                let body = response.body().expect("the body, once");
-                ResponseOutparam::set(out, Ok(response));
-                let mut stream = body.write().expect("the stream");
-                let _ = stream.write_all(&[b'x'; 1000]);
-                let _ = stream.flush();
+                let _body = answer_with_part_of_a_body(out);
                 hang();
             }
             "/taken" => {
@@ -74,12 +69,7 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 eprintln!("respond: {result:?}");
             }
             "/trap-mid-body" => {
-                let response = OutgoingResponse::new(Fields::new());
-                let body = response.body().expect("the body, once");
-                ResponseOutparam::set(out, Ok(response));
-                let mut stream = body.write().expect("the stream");
-                let _ = stream.write_all(&[b'x'; 1000]);
-                let _ = stream.flush();
+                let _body = answer_with_part_of_a_body(out);
                 panic!("asked to trap mid-body");
             }
             "/count" => {
@@ -156,6 +146,20 @@ fn count(request: IncomingRequest) -> String {
             Err(_) => return format!("error after {n}"),
         }
     }
+}
+
+/// Answers with a stream body and writes 1000 bytes of it, leaving it
+/// unfinished: the body (and its stream) stay open while it is held.
+fn answer_with_part_of_a_body(
+    out: ResponseOutparam,
+) -> (OutgoingBody, wasi::io::streams::OutputStream) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().expect("the body, once");
+    ResponseOutparam::set(out, Ok(response));
+    let mut stream = body.write().expect("the stream");
+    let _ = stream.write_all(&[b'x'; 1000]);
+    let _ = stream.flush();
+    (body, stream)
 }
 
 /// Waits (in a host call, not computing) for ever.

@@ -191,3 +191,21 @@ pub fn scrape_until(addr: SocketAddr, done: impl Fn(&str) -> bool) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A served directory: an index, `docs/` with an index and `a.txt`
+/// (`0123456789abcdefghij`), a dotfile `.env`, and `big.bin` ([`big`]).
+pub fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<h1>home</h1>\n").unwrap();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    std::fs::write(dir.path().join("docs/index.html"), "<p>docs</p>").unwrap();
+    std::fs::write(dir.path().join("docs/a.txt"), "0123456789abcdefghij").unwrap();
+    std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
+    std::fs::write(dir.path().join("big.bin"), big()).unwrap();
+    dir
+}
+
+/// `big.bin`'s 5,000,000 bytes.
+pub fn big() -> Vec<u8> {
+    (0..5_000_000u32).map(|i| (i % 253) as u8).collect()
+}
