@@ -92,4 +92,5 @@ pub use memory::{MemoryTracker, MemoryUsage};
 pub use metrics::{Metrics, MetricsSnapshot, PrometheusKind, PrometheusText};
 pub use policy::{AddrCheck, AddrRule, AddrRuleParseError, Policy, SocketAddrUse};
 pub use sockets::{PendingWrites, TcpSocket};
+pub use sys::Backend;
 pub use view::{SendfileCtxView, SendfileView};

@@ -113,6 +113,26 @@ fn user_mistakes_get_complete_messages() {
     let err = stderr(&quiet);
     assert!(err.contains("access-denied: bind 127.0.0.1:9"), "{err}");
     assert!(!err.contains("refused by the host's policy"), "{err}");
+    assert!(!err.contains("system-call backend"), "{err}");
+}
+
+#[test]
+fn the_startup_log_names_the_system_call_backend() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasm-sendfile"))
+        .args(["run", wasm_sendfile_artifacts::HELLO_SENDFILE, "--", "/x"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("sendfile system-call backend"))
+        .unwrap_or_else(|| panic!("no backend line: {err}"));
+    assert!(
+        line.contains("backend=\"linux\"") || line.contains("backend=linux"),
+        "{line}"
+    );
+    assert!(line.contains("zero_copy=true"), "{line}");
 }
 
 #[test]

@@ -73,6 +73,11 @@ fn the_metrics_endpoint_counts_responses_bytes_and_connections() {
     assert_eq!(file_bytes[2], 0, "no fallback on a regular file: {text}");
     assert_eq!(sample(&text, "wasm_sendfile_workers"), Some(2));
     assert_eq!(
+        sample(&text, "wasm_sendfile_backend_info{backend=\"linux\"}"),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
         sample(&text, "wasm_sendfile_worker_restarts_total"),
         Some(0)
     );

@@ -40,6 +40,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    let backend = wasm_sendfile::Backend::CURRENT;
+    tracing::info!(
+        backend = backend.name(),
+        zero_copy = backend.zero_copy(),
+        "sendfile system-call backend"
+    );
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Cmd::Http(http::HttpArgs {

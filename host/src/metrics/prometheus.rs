@@ -56,12 +56,20 @@ impl PrometheusText {
 }
 
 impl Metrics {
-    /// Adds every counter to `out`: sendfile calls and bytes by path
+    /// Adds every counter to `out`: the system-call backend
+    /// (`backend_info`), sendfile calls and bytes by path
     /// (`zero_copy`, `small_copy`, `fallback`), open connections, and the
     /// HTTP responses guests reported, by status (`other` for codes outside
     /// 100..=599) and body bytes.
     pub fn write_prometheus(&self, out: &mut PrometheusText) {
         let m = self.snapshot();
+        let backend = format!("backend=\"{}\"", crate::Backend::CURRENT);
+        out.family(
+            "backend_info",
+            Kind::Gauge,
+            "The system-call backend of this build (linux, freebsd, macos, or copying: no zero-copy), as the label of a sample that is always 1.",
+            &[(&backend, 1)],
+        );
         out.family(
             "sendfile_calls_total",
             Kind::Counter,

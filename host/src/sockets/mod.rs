@@ -563,8 +563,20 @@ pub(crate) fn refuse(stream: tokio::net::TcpStream) {
 /// listener stays usable.
 fn accept_error(e: io::Error) -> ErrorCode {
     match e.raw_os_error() {
-        Some(
-            libc::ECONNRESET
+        Some(raw) if pending_connection_error(raw) => ErrorCode::ConnectionAborted,
+        _ => e.into(),
+    }
+}
+
+/// Whether `accept(2)` failed for the pending connection, not the listener.
+fn pending_connection_error(raw: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    if raw == libc::ENONET {
+        return true;
+    }
+    matches!(
+        raw,
+        libc::ECONNRESET
             | libc::ENETRESET
             | libc::EHOSTUNREACH
             | libc::EHOSTDOWN
@@ -572,11 +584,8 @@ fn accept_error(e: io::Error) -> ErrorCode {
             | libc::ENETUNREACH
             | libc::EPROTO
             | libc::ENOPROTOOPT
-            | libc::ENONET
-            | libc::EOPNOTSUPP,
-        ) => ErrorCode::ConnectionAborted,
-        _ => e.into(),
-    }
+            | libc::EOPNOTSUPP
+    )
 }
 
 /// Hands out a connection's input and output streams (once).

@@ -1,48 +1,25 @@
 //! Page-cache queries and advice: is a range resident (so reading it will
-//! not wait for the disk), and dropping a range after use.
+//! not wait for the disk), and dropping a range after use. How pages are
+//! counted and dropped is the backend's ([`super::platform`]); `mincore(2)`
+//! here serves the backends that have nothing better.
 //!
 //! # References
-//! - Linux `cachestat(2)` (6.5+): <https://man7.org/linux/man-pages/man2/cachestat.2.html>
-//! - Linux `mincore(2)`: <https://man7.org/linux/man-pages/man2/mincore.2.html>
+//! - `mincore(2)`: <https://man7.org/linux/man-pages/man2/mincore.2.html>
 //! - `posix_fadvise(2)`: <https://man7.org/linux/man-pages/man2/posix_fadvise.2.html>
+//! - FreeBSD `mincore(2)`: <https://man.freebsd.org/cgi/man.cgi?query=mincore&sektion=2>
 
-use rustix::fd::{AsRawFd, BorrowedFd};
+use super::platform;
+use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
-use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-/// `cachestat` is 451 in the unified syscall table of every architecture.
-const SYS_CACHESTAT: libc::c_long = 451;
-
-/// `struct cachestat_range` from `<linux/mman.h>`.
-#[repr(C)]
-struct CachestatRange {
-    off: u64,
-    len: u64,
+/// The size of a page of the page cache.
+pub(crate) fn page_size() -> u64 {
+    rustix::param::page_size() as u64
 }
-
-/// `struct cachestat` from `<linux/mman.h>`.
-#[repr(C)]
-#[derive(Default)]
-struct Cachestat {
-    nr_cache: u64,
-    nr_dirty: u64,
-    nr_writeback: u64,
-    nr_evicted: u64,
-    nr_recently_evicted: u64,
-}
-
-/// Set once `cachestat` answers `ENOSYS`, so later calls go straight to
-/// `mincore`.
-static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
 
 /// The `errno` of the last failed libc call on this thread.
-fn last_errno() -> Errno {
+pub(crate) fn last_errno() -> Errno {
     Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
-}
-
-fn page_size() -> u64 {
-    rustix::param::page_size() as u64
 }
 
 /// Whether every page of `[offset, offset + len)` of `fd` is in the page
@@ -64,46 +41,24 @@ fn page_counts(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<(u64, u64), 
     if len == 0 {
         return Ok((0, 0));
     }
-    let page = page_size();
+    let (first, pages) = page_span(offset, len, page_size());
+    let cached = platform::cached_pages(fd, first, pages)?;
+    Ok((cached.min(pages), pages))
+}
+
+/// The byte offset of the first page `[offset, offset + len)` touches and
+/// how many pages it spans (`len` > 0).
+fn page_span(offset: u64, len: u64, page: u64) -> (u64, u64) {
     let first = offset / page;
     let last = (offset.saturating_add(len) - 1) / page;
-    let pages = last - first + 1;
-    if !NO_CACHESTAT.load(Ordering::Relaxed) {
-        match cachestat(fd, first * page, pages * page) {
-            Ok(cached) => return Ok((cached.min(pages), pages)),
-            Err(Errno::NOSYS) => NO_CACHESTAT.store(true, Ordering::Relaxed),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((mincore_count(fd, first * page, pages)?, pages))
+    (first * page, last - first + 1)
 }
 
-/// Pages of `[off, off + len)` in the page cache, by `cachestat(2)`.
-fn cachestat(fd: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Errno> {
-    let range = CachestatRange { off, len };
-    let mut stat = Cachestat::default();
-    // SAFETY: cachestat(2) reads `*cstat_range` and writes `*cstat`, both
-    // valid, properly aligned `#[repr(C)]` structs of the kernel's layout that
-    // outlive the call; flags "must be set to 0". `fd` is a live descriptor
-    // borrowed for the duration of the call.
-    let ret = unsafe {
-        libc::syscall(
-            SYS_CACHESTAT,
-            fd.as_raw_fd(),
-            &range as *const CachestatRange,
-            &mut stat as *mut Cachestat,
-            0u32,
-        )
-    };
-    if ret == 0 {
-        Ok(stat.nr_cache)
-    } else {
-        Err(last_errno())
-    }
-}
-
-/// The `mincore(2)` fallback: map the range, count its resident pages.
-fn mincore_count(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<u64, Errno> {
+/// `mincore(2)`: maps `pages` pages of `fd` from `off` (page-aligned),
+/// counts those resident, unmaps.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "macos"))]
+pub(crate) fn mincore_count(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<u64, Errno> {
+    use rustix::fd::AsRawFd;
     let page = page_size();
     let len = usize::try_from(pages * page).map_err(|_| Errno::INVAL)?;
     let off = libc::off_t::try_from(off).map_err(|_| Errno::INVAL)?;
@@ -125,8 +80,10 @@ fn mincore_count(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<u64, Errno>
     }
     let mut vec = vec![0u8; pages as usize];
     // SAFETY: `addr`/`len` is the mapping created above; mincore(2) writes
-    // one byte per page into `vec`, which holds exactly `pages` bytes.
-    let ret = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
+    // one byte per page into `vec`, which holds exactly `pages` bytes (its
+    // element type is `unsigned char` on Linux and `char` on the BSDs, the
+    // same size, hence the cast).
+    let ret = unsafe { libc::mincore(addr, len, vec.as_mut_ptr().cast()) };
     let err = last_errno();
     // SAFETY: unmaps exactly the mapping created above, which nothing else
     // references.
@@ -134,14 +91,37 @@ fn mincore_count(fd: BorrowedFd<'_>, off: u64, pages: u64) -> Result<u64, Errno>
     if ret != 0 {
         return Err(err);
     }
+    // Bit 0 is "resident" on every kernel; the BSDs set more bits.
     Ok(vec.iter().filter(|b| *b & 1 == 1).count() as u64)
 }
 
 /// `posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED)`: drop the range from
 /// the page cache (pages still in use, e.g. queued on a socket, stay).
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
 pub(crate) fn drop_range(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<(), Errno> {
-    match NonZeroU64::new(len) {
+    match std::num::NonZeroU64::new(len) {
         Some(len) => rustix::fs::fadvise(fd, offset, Some(len), rustix::fs::Advice::DontNeed),
         None => Ok(()),
+    }
+}
+
+/// Without `posix_fadvise` (macOS, say) a range cannot be dropped: `no-cache`
+/// is advice, and is then not taken.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+pub(crate) fn drop_range(_fd: BorrowedFd<'_>, _offset: u64, _len: u64) -> Result<(), Errno> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_spans_the_pages_it_touches() {
+        assert_eq!(page_span(0, 1, 4096), (0, 1));
+        assert_eq!(page_span(4095, 2, 4096), (0, 2));
+        assert_eq!(page_span(4096, 4096, 4096), (4096, 1));
+        assert_eq!(page_span(10_000, 1, 4096), (8192, 1));
+        assert_eq!(page_span(u64::MAX - 1, 10, 4096).1, 1);
     }
 }

@@ -1,6 +1,7 @@
 //! Keeping `SIGPIPE` and `SIGXFSZ` away from the process.
 //!
-//! `sendfile(2)` to a socket whose peer has gone raises `SIGPIPE`, and a
+//! `sendfile(2)` to a socket whose peer has gone raises `SIGPIPE` (as does
+//! any write on macOS, which has no `MSG_NOSIGNAL`), and a
 //! write past `RLIMIT_FSIZE` raises `SIGXFSZ`; both kill a process that keeps
 //! the default disposition (a C program embedding the host, say), and
 //! `sendfile` has no `MSG_NOSIGNAL`. Both signals are thread-directed: the
@@ -16,6 +17,7 @@
 //! # References
 //! - `pthread_sigmask(3)`: <https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html>
 //! - `sigtimedwait(2)`: <https://man7.org/linux/man-pages/man2/sigtimedwait.2.html>
+//! - `sigpending(2)`: <https://man7.org/linux/man-pages/man2/sigpending.2.html>
 
 use std::cell::Cell;
 
@@ -70,6 +72,7 @@ pub(crate) fn guard_write_signals() {
 
 /// Takes a pending `signal` off the calling thread, if there is one, so it is
 /// never delivered once the mask changes.
+#[cfg(not(target_os = "macos"))]
 pub(crate) fn discard_pending(signal: Signal) {
     let set = set_of(&[signal]);
     let zero = libc::timespec {
@@ -82,5 +85,25 @@ pub(crate) fn discard_pending(signal: Signal) {
     // requested (NULL).
     unsafe {
         libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+    }
+}
+
+/// Takes a pending `signal` off the calling thread, if there is one, so it is
+/// never delivered once the mask changes. macOS has no `sigtimedwait`:
+/// `sigpending(2)` says whether it is pending, and only then `sigwait(3)`
+/// takes it, at once.
+#[cfg(target_os = "macos")]
+pub(crate) fn discard_pending(signal: Signal) {
+    let set = set_of(&[signal]);
+    // SAFETY: sigpending(2) writes the initialised `pending`; sigismember(3)
+    // reads it; sigwait(3) is called only for a signal that is pending and
+    // blocked on this thread (by `guard_write_signals`), so it returns at
+    // once, writing the signal number to `taken`.
+    unsafe {
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        if libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, signal.raw()) == 1 {
+            let mut taken = 0;
+            libc::sigwait(&set, &mut taken);
+        }
     }
 }

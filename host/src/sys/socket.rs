@@ -1,64 +1,93 @@
-//! Socket-side system calls: `sendfile(2)` to a socket, `send(2)` of header
-//! and trailer bytes, `sendmsg(2)` of several buffers at once, `TCP_CORK`.
+//! Socket-side system calls shared by every backend: `send(2)` of header
+//! and trailer bytes and `sendmsg(2)` of several buffers at once. The
+//! file-to-socket call itself ([`sendfile`]) and the cork ([`set_cork`])
+//! are the backend's.
 //!
 //! # References
-//! - Linux `sendfile(2)`: <https://man7.org/linux/man-pages/man2/sendfile.2.html>
-//! - Linux `send(2)`: <https://man7.org/linux/man-pages/man2/send.2.html>
-//! - Linux `tcp(7)` (`TCP_CORK`): <https://man7.org/linux/man-pages/man7/tcp.7.html>
+//! - `send(2)`: <https://man7.org/linux/man-pages/man2/send.2.html>
+//! - `sendmsg(2)`: <https://man7.org/linux/man-pages/man2/sendmsg.2.html>
 
-use super::signals;
+use super::{platform, signals};
+#[cfg(any(target_os = "freebsd", target_os = "macos"))]
+use rustix::fd::AsRawFd;
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
-use rustix::net::SendFlags;
 
-/// `sendfile(out, in, &offset, count)`: moves up to `count` bytes of `file`
-/// starting at `*offset` into `socket`, advancing `*offset` by the bytes sent.
-/// The file's own position is not used or changed ("If offset is not NULL,
-/// then sendfile() does not modify the file offset of in_fd").
-///
-/// `SIGPIPE`, which the kernel raises when the peer has gone, is kept from
-/// the process: see [`signals`].
-pub(crate) fn sendfile(
+pub(crate) use super::platform::{sendfile, set_cork};
+
+/// What one [`sendfile`] call sent: header bytes first, then file bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// Bytes of the headers.
+    pub head: usize,
+    /// Bytes of the file range.
+    pub file: usize,
+}
+
+/// What the kernel may do for a [`sendfile`] call itself, where it can
+/// (FreeBSD's `SF_NODISKIO` and `SF_NOCACHE`). The engine enforces both on
+/// every backend anyway; these only let a kernel that knows them act sooner.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KernelFlags {
+    /// Fail with `EBUSY` rather than wait for the disk.
+    pub no_disk_io: bool,
+    /// Free the pages once sent.
+    pub no_cache: bool,
+}
+
+/// `send(2)` without blocking and without `SIGPIPE`; `more` says more
+/// bytes follow, so a kernel that knows `MSG_MORE` may hold a partial
+/// segment.
+pub(crate) fn send(socket: BorrowedFd<'_>, buf: &[u8], more: bool) -> Result<usize, Errno> {
+    signals::guard_write_signals();
+    without_pipe_signal(rustix::net::send(socket, buf, platform::send_flags(more)))
+}
+
+/// `sendmsg(2)` of `bufs` in order, as one write, without blocking and
+/// without `SIGPIPE`: the kernel may take only a prefix. `more` as for
+/// [`send`].
+pub(crate) fn send_vectored(
     socket: BorrowedFd<'_>,
-    file: BorrowedFd<'_>,
-    offset: &mut u64,
-    count: usize,
+    bufs: &[std::io::IoSlice<'_>],
+    more: bool,
 ) -> Result<usize, Errno> {
     signals::guard_write_signals();
-    let result = rustix::fs::sendfile(socket, file, Some(offset), count);
-    if result == Err(Errno::PIPE) {
+    without_pipe_signal(rustix::net::sendmsg(
+        socket,
+        bufs,
+        &mut rustix::net::SendAncillaryBuffer::default(),
+        platform::send_flags(more),
+    ))
+}
+
+/// Takes the `SIGPIPE` a failed write may have raised (where `MSG_NOSIGNAL`
+/// does not exist) off the thread; see [`signals`].
+pub(crate) fn without_pipe_signal<T>(result: Result<T, Errno>) -> Result<T, Errno> {
+    if result.as_ref().err() == Some(&Errno::PIPE) {
         signals::discard_pending(signals::Signal::Pipe);
     }
     result
 }
 
-/// `send(2)` without blocking and without `SIGPIPE`; `more` sets `MSG_MORE`
-/// (more data follows, so the kernel may hold a partial segment).
-pub(crate) fn send(socket: BorrowedFd<'_>, buf: &[u8], more: bool) -> Result<usize, Errno> {
-    let mut flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-    if more {
-        flags |= SendFlags::MORE;
+/// The BSDs' cork, `TCP_NOPUSH`: while set, the kernel sends only full
+/// segments; clearing it pushes out whatever is queued.
+#[cfg(any(target_os = "freebsd", target_os = "macos"))]
+pub(crate) fn set_nopush(socket: BorrowedFd<'_>, on: bool) -> Result<(), Errno> {
+    let value: libc::c_int = on.into();
+    // SAFETY: setsockopt(2) reads `size_of::<c_int>()` bytes from `value`,
+    // which lives across the call; `socket` is a live descriptor.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOPUSH,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(super::cache::last_errno())
     }
-    rustix::net::send(socket, buf, flags)
-}
-
-/// `sendmsg(2)` of `bufs` in order, as one write, without blocking and
-/// without `SIGPIPE`: the kernel may take only a prefix.
-pub(crate) fn send_vectored(
-    socket: BorrowedFd<'_>,
-    bufs: &[std::io::IoSlice<'_>],
-) -> Result<usize, Errno> {
-    rustix::net::sendmsg(
-        socket,
-        bufs,
-        &mut rustix::net::SendAncillaryBuffer::default(),
-        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-    )
-}
-
-/// Sets or clears `TCP_CORK`: while set, the kernel sends only full
-/// segments, so headers, file bytes and trailers share segments; clearing
-/// it pushes out whatever is queued.
-pub(crate) fn set_cork(socket: BorrowedFd<'_>, on: bool) -> Result<(), Errno> {
-    rustix::net::sockopt::set_tcp_cork(socket, on)
 }

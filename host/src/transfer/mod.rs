@@ -153,3 +153,40 @@ fn drop_sent_range(req: &Request, progress: &Progress) {
         let _ = crate::sys::cache::drop_range(req.source.as_fd(), req.offset, progress.file);
     }
 }
+
+/// What of `parts` is left after the first `sent` bytes, as `iovec`s for
+/// one vectored write (empty parts skipped).
+pub(crate) fn unsent<B: AsRef<[u8]>>(parts: &[B], mut sent: usize) -> Vec<std::io::IoSlice<'_>> {
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let part = part.as_ref();
+        if sent >= part.len() {
+            sent -= part.len();
+            continue;
+        }
+        out.push(std::io::IoSlice::new(&part[sent..]));
+        sent = 0;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsent_skips_what_went_out() {
+        let parts: [&[u8]; 3] = [b"head", b"", b"body"];
+        let left = |sent| {
+            unsent(&parts, sent)
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(left(0), ["head", "body"]);
+        assert_eq!(left(2), ["ad", "body"]);
+        assert_eq!(left(4), ["body"]);
+        assert_eq!(left(7), ["y"]);
+        assert!(left(8).is_empty());
+    }
+}

@@ -16,12 +16,11 @@
 //! below the range, many headers and trailers.
 
 use super::socket::write_op;
-use super::{Failure, Mode, Outcome, Progress, Request, errors};
+use super::{Failure, Mode, Outcome, Progress, Request, errors, unsent};
 use crate::bindings::sendfile::ErrorCode;
 use crate::sys;
 use rustix::fd::AsFd;
 use rustix::io::Errno;
-use std::io::IoSlice;
 use tokio::net::TcpStream;
 
 /// Largest file range sent this way.
@@ -57,7 +56,7 @@ pub(super) async fn send(req: &Request, stream: &TcpStream, mode: Mode) -> Optio
     let mut sent = 0;
     while sent < len {
         let slices = unsent(&parts, sent);
-        match write_op(stream, || sys::socket::send_vectored(fd, &slices)) {
+        match write_op(stream, || sys::socket::send_vectored(fd, &slices, false)) {
             Ok(n) => sent += n,
             Err(Errno::AGAIN) if mode == Mode::Blocking => {
                 // An error resurfaces from the next system call.
@@ -118,39 +117,4 @@ fn read_cached(req: &Request) -> Option<Vec<u8>> {
     }
     data.truncate(n);
     Some(data)
-}
-
-/// What of `parts` is left after the first `sent` bytes.
-fn unsent<'a>(parts: &[&'a [u8]], mut sent: usize) -> Vec<IoSlice<'a>> {
-    let mut out = Vec::with_capacity(parts.len());
-    for part in parts {
-        if sent >= part.len() {
-            sent -= part.len();
-            continue;
-        }
-        out.push(IoSlice::new(&part[sent..]));
-        sent = 0;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unsent_skips_what_went_out() {
-        let parts: [&[u8]; 3] = [b"head", b"", b"body"];
-        let left = |sent| {
-            unsent(&parts, sent)
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(left(0), ["head", "body"]);
-        assert_eq!(left(2), ["ad", "body"]);
-        assert_eq!(left(4), ["body"]);
-        assert_eq!(left(7), ["y"]);
-        assert!(left(8).is_empty());
-    }
 }

@@ -1,5 +1,8 @@
-//! File range to a connected socket: `send(2)` for headers and trailers,
-//! `sendfile(2)` for the file bytes, under `TCP_CORK` so they share segments.
+//! File range to a connected socket: the headers with the first file chunk
+//! (one `sendfile(2)` with `sf_hdtr` on the BSDs; `sendmsg(2)` with
+//! `MSG_MORE`, then `sendfile(2)`, on Linux), the rest of the file by
+//! `sendfile(2)`, trailers by `send(2)` under the cork (`TCP_CORK`,
+//! `TCP_NOPUSH`) so they share segments with the file's tail.
 //!
 //! The socket is non-blocking. When its buffer is full, a non-blocking
 //! transfer stops and reports what went out; a blocking one waits for
@@ -7,10 +10,11 @@
 //! never stall the runtime: a chunk whose pages are not all resident is sent
 //! from a blocking-pool thread, where `sendfile` may wait for the disk.
 
-use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, errors, wanted_range};
+use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, errors, unsent};
 use crate::bindings::sendfile::ErrorCode;
 use crate::sockets::{WriteEnd, Writer, lock};
 use crate::sys;
+use crate::sys::socket::{KernelFlags, Sent};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
 use std::io;
@@ -103,43 +107,32 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
         return outcome;
     }
 
-    // Headers go out with MSG_MORE when anything follows them, and
-    // sendfile(2) holds back a partial last segment until its range ends, so
-    // headers and file share segments without TCP_CORK; the cork (two more
-    // system calls) is only needed to keep trailers with the file's tail.
+    // Headers go out with the first file chunk, in one backend call where
+    // the kernel can (`sf_hdtr`) and else with MSG_MORE; sendfile(2) holds
+    // back a partial last segment until its range ends, so headers and file
+    // share segments without a cork. The cork (two more system calls) is
+    // only needed to keep trailers with the file's tail.
     let fd = target.stream.as_fd();
     let cork = Cork::new(fd, !req.trailers.is_empty());
-    // With the size unknown, assume file bytes follow: if none do after
-    // all, the cork is cleared below.
-    let file_bytes_follow = match req.size {
-        Some(size) => wanted_range(req, size).1 > 0,
-        None => req.count != Some(0),
-    };
-    let file_follows = file_bytes_follow || !req.trailers.is_empty();
-    let last_header = req.headers.len().saturating_sub(1);
-    let mut step = Step::Done;
-    for (i, header) in req.headers.iter().enumerate() {
-        step = tx.buffer(header, i != last_header || file_follows).await?;
-        if let Step::Full = step {
-            break;
-        }
+    let mut step = tx.head_and_file().await?;
+    if let Step::Done = step
+        && tx.progress.file == 0
+        && req.trailers.is_empty()
+        && !req.headers.is_empty()
+    {
+        // The file shrank to nothing after the headers went out with
+        // MSG_MORE: clearing the cork pushes them out now.
+        let _ = sys::socket::set_cork(fd, false);
     }
     if let Step::Done = step {
-        step = tx.file().await?;
-        if tx.progress.file == 0 && req.trailers.is_empty() && !req.headers.is_empty() {
-            // The file shrank to nothing after the headers went out with
-            // MSG_MORE: clearing the cork pushes them out now.
-            let _ = sys::socket::set_cork(fd, false);
-        }
-    }
-    if let Step::Done = step {
-        let last = req.trailers.len().saturating_sub(1);
-        for (i, trailer) in req.trailers.iter().enumerate() {
-            step = tx.buffer(trailer, i != last).await?;
-            if let Step::Full = step {
-                break;
-            }
-        }
+        let before = tx.progress.total as usize;
+        step = tx
+            .buffers(
+                &req.trailers,
+                |tx| tx.progress.total as usize - before,
+                false,
+            )
+            .await?;
     }
     drop(cork);
     drop_once_delivered(req, &tx.progress, target);
@@ -218,16 +211,23 @@ impl Transfer<'_> {
         }
     }
 
-    /// Sends all of `buf` (a header or trailer).
-    async fn buffer(&mut self, buf: &[u8], more: bool) -> Result<Step, Failure> {
+    /// Sends what is left of `bufs` (the headers or the trailers), one
+    /// `sendmsg(2)` per try; `sent` says how many of their bytes went
+    /// already, and `more` whether anything follows them.
+    async fn buffers(
+        &mut self,
+        bufs: &[Vec<u8>],
+        sent: impl Fn(&Self) -> usize,
+        more: bool,
+    ) -> Result<Step, Failure> {
         let fd = self.stream.as_fd();
-        let mut off = 0;
-        while off < buf.len() {
-            match write_op(self.stream, || sys::socket::send(fd, &buf[off..], more)) {
-                Ok(n) => {
-                    off += n;
-                    self.progress.add_buffer(n);
-                }
+        let len: usize = bufs.iter().map(Vec::len).sum();
+        while sent(self) < len {
+            let slices = unsent(bufs, sent(self));
+            match write_op(self.stream, || {
+                sys::socket::send_vectored(fd, &slices, more)
+            }) {
+                Ok(n) => self.progress.add_buffer(n),
                 Err(Errno::AGAIN) => {
                     if !self.wait_writable().await {
                         return Ok(Step::Full);
@@ -240,35 +240,62 @@ impl Transfer<'_> {
         Ok(Step::Done)
     }
 
-    /// Sends the file range.
-    async fn file(&mut self) -> Result<Step, Failure> {
+    /// Header bytes sent so far (trailers go only after every header byte
+    /// and file byte).
+    fn head_sent(&self) -> usize {
+        (self.progress.total - self.progress.file) as usize
+    }
+
+    /// Header bytes not sent yet.
+    fn head_left(&self) -> usize {
+        self.req.headers.iter().map(Vec::len).sum::<usize>() - self.head_sent()
+    }
+
+    /// Sends the headers and the file range. The headers ride with the
+    /// first file chunk in one backend call; they go alone first when no
+    /// file byte follows, when that chunk is read from a thread that may
+    /// wait for the disk, when the file is copied, and when a combined call
+    /// sent nothing.
+    async fn head_and_file(&mut self) -> Result<Step, Failure> {
         let mut size = self.req.size;
         let mut copying = !self.req.zero_copy;
         self.progress.used_fallback = copying;
+        let mut headers_alone = false;
         loop {
             let want = self.req.chunk(self.progress.file);
-            if want == 0 {
-                return Ok(Step::Done);
-            }
             let pos = self.req.offset + self.progress.file;
-            let chunk = self
-                .next_chunk(pos, want, &mut size)
-                .map_err(|e| self.fail(errors::code(e)))?;
-            let Some(chunk) = chunk else {
-                return Ok(Step::Done);
+            let chunk = match want {
+                0 => None,
+                _ => self
+                    .next_chunk(pos, want, &mut size)
+                    .map_err(|e| self.fail(errors::code(e)))?,
             };
+            let head_left = self.head_left();
+            let Some(chunk) = chunk else {
+                return self.headers(!self.req.trailers.is_empty()).await;
+            };
+            if head_left > 0
+                && (copying || !chunk.resident || headers_alone)
+                && let Step::Full = self.headers(true).await?
+            {
+                return Ok(Step::Full);
+            }
             let result = if copying {
                 self.copy_chunk(pos, chunk.len, size)
             } else {
                 self.sendfile_chunk(pos, chunk).await
             };
             match result {
-                Ok(0) => return Ok(Step::Done),
-                Ok(n) => {
-                    self.progress.add_file(n, copying);
-                    if self.mode == Mode::Blocking {
-                        // One chunk at a time: let other connections run.
-                        tokio::task::yield_now().await;
+                Ok(Sent { head: 0, file: 0 }) if self.head_left() == 0 => return Ok(Step::Done),
+                Ok(Sent { head: 0, file: 0 }) => headers_alone = true,
+                Ok(sent) => {
+                    self.progress.add_buffer(sent.head);
+                    if sent.file > 0 {
+                        self.progress.add_file(sent.file, copying);
+                        if self.mode == Mode::Blocking {
+                            // One chunk at a time: let other connections run.
+                            tokio::task::yield_now().await;
+                        }
                     }
                 }
                 Err(Errno::AGAIN) => {
@@ -284,6 +311,11 @@ impl Transfer<'_> {
                 Err(e) => return Err(self.fail(errors::code(e))),
             }
         }
+    }
+
+    /// Sends the headers not sent yet; `more`: whether anything follows.
+    async fn headers(&mut self, more: bool) -> Result<Step, Failure> {
+        self.buffers(&self.req.headers, Self::head_sent, more).await
     }
 
     /// The next chunk at `pos`, of at most `want` bytes clipped to the end of
@@ -324,15 +356,25 @@ impl Transfer<'_> {
         }))
     }
 
-    /// One `sendfile(2)` of `chunk` at `pos`; on a blocking-pool thread
-    /// when its pages are not all in the page cache.
-    async fn sendfile_chunk(&self, pos: u64, chunk: Chunk) -> Result<usize, Errno> {
+    /// One backend `sendfile` of `chunk` at `pos`, with the headers not
+    /// sent yet when its pages are all in the page cache; on a
+    /// blocking-pool thread, and without headers (the caller sent them),
+    /// when they are not.
+    async fn sendfile_chunk(&self, pos: u64, chunk: Chunk) -> Result<Sent, Errno> {
         let src = self.req.source.as_fd();
-        let (mut offset, len) = (pos, chunk.len);
+        let flags = KernelFlags {
+            no_disk_io: self.req.no_disk_io,
+            no_cache: self.req.no_cache,
+        };
+        let len = chunk.len;
         if chunk.resident {
             let sock = self.stream.as_fd();
+            let head = match self.head_left() {
+                0 => Vec::new(),
+                _ => unsent(&self.req.headers, self.head_sent()),
+            };
             return write_op(self.stream, || {
-                sys::socket::sendfile(sock, src, &mut offset, len)
+                sys::socket::sendfile(sock, &head, src, pos, len, flags)
             });
         }
         let file = self.req.source.clone();
@@ -340,7 +382,7 @@ impl Transfer<'_> {
         wasmtime_wasi::runtime::spawn_blocking(move || {
             let sock = stream.as_fd();
             write_op(&stream, || {
-                sys::socket::sendfile(sock, file.as_fd(), &mut offset, len)
+                sys::socket::sendfile(sock, &[], file.as_fd(), pos, len, flags)
             })
         })
         .await
@@ -351,18 +393,19 @@ impl Transfer<'_> {
     /// but not taken by the socket are read again next time. `MSG_MORE` only
     /// when more is known to follow (`size`: the file's size, if known), so
     /// the last piece is never held back waiting for bytes that do not come.
-    fn copy_chunk(&self, pos: u64, len: usize, size: Option<u64>) -> Result<usize, Errno> {
+    fn copy_chunk(&self, pos: u64, len: usize, size: Option<u64>) -> Result<Sent, Errno> {
         let mut buf = vec![0u8; len.min(FALLBACK_BUFFER)];
         let n = sys::file::pread(self.req.source.as_fd(), &mut buf, pos)?;
         if n == 0 {
-            return Ok(0);
+            return Ok(Sent::default());
         }
         let end = pos + n as u64;
         let file_follows = self.req.remaining(self.progress.file + n as u64) > 0
             && size.is_some_and(|size| end < size);
         let more = file_follows || !self.req.trailers.is_empty();
         let sock = self.stream.as_fd();
-        write_op(self.stream, || sys::socket::send(sock, &buf[..n], more))
+        let file = write_op(self.stream, || sys::socket::send(sock, &buf[..n], more))?;
+        Ok(Sent { head: 0, file })
     }
 }
 
