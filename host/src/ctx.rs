@@ -18,7 +18,8 @@ pub struct SendfileCtx {
     /// What wasmtime-wasi's `WasiCtx` said of TCP, once asked (see
     /// [`crate::p2`]'s `tcp_create_socket`).
     pub(crate) wasi_allows_tcp: Option<bool>,
-    /// Stores made by [`crate::command::Runner`] count host calls.
+    /// Stores made by [`crate::command::Runner`] and [`crate::http::HttpServer`]
+    /// count host calls.
     pub(crate) count_host_calls: bool,
 }
 
@@ -164,8 +165,9 @@ impl SendfileCtxBuilder {
     }
 
     /// Count the guest's calls into the host in the metrics'
-    /// `host_calls`, in stores made by [`crate::command::Runner`] (other
-    /// stores: [`Metrics::count_host_calls`]). Off by default: it costs a
+    /// `host_calls`, in stores made by [`crate::command::Runner`] and
+    /// [`crate::http::HttpServer`] (other stores:
+    /// [`Metrics::count_host_calls`]). Off by default: it costs a
     /// dynamic call at each guest/host transition.
     pub fn count_host_calls(mut self, count: bool) -> Self {
         self.count_host_calls = count;

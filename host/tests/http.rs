@@ -109,6 +109,9 @@ fn files_ranges_conditionals_and_errors_over_curl() {
         "{text}"
     );
     assert_eq!(by("fallback"), 0, "{text}");
+    // Every request's instance counts its calls into the host.
+    let host_calls = sample(&text, "wasm_sendfile_host_calls_total").unwrap();
+    assert!(host_calls >= 10, "{text}");
 }
 
 #[test]

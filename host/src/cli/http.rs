@@ -109,7 +109,8 @@ impl HttpArgs {
             fs_on_thread: false,
             listener: None,
             stdout: None,
-            count_host_calls: false,
+            // Scraped with the rest when there is a metrics endpoint.
+            count_host_calls: self.metrics.is_some(),
         }
     }
 }

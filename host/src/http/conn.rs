@@ -23,6 +23,7 @@ type Answer = Result<http::Response<HyperOutgoingBody>, ErrorCode>;
 /// Serves requests on `stream` until either side ends the connection.
 pub(crate) async fn serve(server: &HttpServer, stream: tokio::net::TcpStream) {
     let _ = stream.set_nodelay(true);
+    crate::sys::socket::prepare(std::os::fd::AsFd::as_fd(&stream));
     let local = stream.local_addr().ok();
     let mut conn = Conn::new(stream);
     let mut first = true;
@@ -365,6 +366,10 @@ fn start(
     req: http::Request<incoming::IncomingBody>,
 ) -> wasmtime::Result<(tokio::sync::oneshot::Receiver<Answer>, GuestTask)> {
     let mut store = Store::new(server.pre.engine(), (server.new_state)()?);
+    if store.data().sendfile.count_host_calls {
+        let metrics = store.data().sendfile.metrics().clone();
+        metrics.count_host_calls(&mut store);
+    }
     // The guest may run until its deadline, by the wall clock, whatever it
     // does: compute (the epoch callback stops it), wait in a host call, or
     // go on after answering (the task's timeout ends it, and dropping the

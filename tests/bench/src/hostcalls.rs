@@ -1,6 +1,7 @@
 //! Component calls per request: the calls a guest server makes into the
 //! host (WASI's functions, the capability's, the runtime's own entry
-//! points), counted by `serve --metrics` while one keep-alive connection
+//! points), counted by `serve --metrics` or `http --metrics` (every
+//! request's instance, in `http`) while one keep-alive connection
 //! makes a fixed number of requests for the 1 KiB file.
 
 use crate::servers::Server;

@@ -275,7 +275,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     eprintln!("bench: component calls per request");
     let n = if cli.quick { 200 } else { 2000 };
-    for kind in kinds.iter().copied().filter(|k| k.is_guest()) {
+    for kind in kinds.iter().copied().filter(|k| k.is_component()) {
         let calls = Server::start_with_metrics(kind, files.dir(), &programs, cpus.server)
             .and_then(|s| bench::hostcalls::per_request(&s, files::SMALL, n));
         report.host_calls.push((kind, calls));

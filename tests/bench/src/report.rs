@@ -192,7 +192,7 @@ impl Report {
         if !self.syscalls.is_empty() {
             let _ = writeln!(
                 s,
-                "\n**Calls per request** (1 KiB file, one keep-alive connection; system calls by `strace -c -f` on the server, component calls (guest into host) by `serve --metrics`)\n"
+                "\n**Calls per request** (1 KiB file, one keep-alive connection; system calls by `strace -c -f` on the server, component calls (guest into host) by `serve --metrics` and `http --metrics`)\n"
             );
             let _ = writeln!(
                 s,

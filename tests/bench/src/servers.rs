@@ -67,6 +67,12 @@ impl Kind {
         matches!(self, Kind::Sendfile | Kind::Copy | Kind::Splice)
     }
 
+    /// Whether this kind runs a component under `wasm-sendfile` (`serve` or
+    /// `http`), which can count its calls into the host.
+    pub fn is_component(self) -> bool {
+        self.is_guest() || matches!(self, Kind::Http | Kind::HttpStream)
+    }
+
     /// Whether this kind is nginx.
     pub fn is_nginx(self) -> bool {
         matches!(self, Kind::Nginx | Kind::NginxCached)
@@ -123,7 +129,7 @@ impl Server {
         programs: &Programs,
         cpus: &str,
     ) -> Result<Server, String> {
-        if !kind.is_guest() {
+        if !kind.is_component() {
             return Err(format!("{} has no metrics endpoint", kind.label()));
         }
         Self::start_with(kind, dir, programs, cpus, 1, Some(free_addr()))
@@ -166,6 +172,9 @@ impl Server {
                 cmd.args(["--workers", &workers.to_string()]);
                 if kind == Kind::HttpStream {
                     cmd.args(["--env", "HTTP_FILES_BODY=stream"]);
+                }
+                if let Some(metrics) = metrics {
+                    cmd.args(["--metrics", &metrics.to_string()]);
                 }
                 None
             }
