@@ -94,6 +94,7 @@ impl Connection {
         // goes out. Bytes meant to share segments are joined anyway: by
         // `MSG_MORE` and `TCP_CORK` in the capability. Best effort.
         let _ = stream.set_nodelay(true);
+        crate::sys::socket::prepare(std::os::fd::AsFd::as_fd(&stream));
         let stream = Arc::new(stream);
         Self {
             writer: Arc::new(Mutex::new(Writer::new(

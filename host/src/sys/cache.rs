@@ -105,11 +105,11 @@ pub(crate) fn drop_range(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()
     }
 }
 
-/// Without `posix_fadvise` (macOS, say) a range cannot be dropped: `no-cache`
-/// is advice, and is then not taken.
+/// Without `posix_fadvise` (macOS, say) a range cannot be dropped:
+/// `ENOSYS`. `no-cache` is advice, and is then not taken.
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
 pub(crate) fn drop_range(_fd: BorrowedFd<'_>, _offset: u64, _len: u64) -> Result<(), Errno> {
-    Ok(())
+    Err(Errno::NOSYS)
 }
 
 #[cfg(test)]

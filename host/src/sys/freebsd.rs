@@ -14,7 +14,7 @@
 use super::cache::{last_errno, mincore_count};
 use super::file::without_size_signal;
 use super::sf_hdtr;
-use super::socket::{KernelFlags, Sent};
+use super::socket::{KernelFlags, Sent, send_vectored, without_pipe_signal};
 use super::{Backend, signals};
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
@@ -45,7 +45,7 @@ pub(crate) fn sendfile(
     flags: KernelFlags,
 ) -> Result<Sent, Errno> {
     let offset = libc::off_t::try_from(offset).map_err(|_| Errno::INVAL)?;
-    sf_hdtr::send_with_headers(socket, head, len, |hdtr| {
+    send_with_headers(socket, head, len, |hdtr| {
         let nbytes = sf_hdtr::freebsd_nbytes(len).unwrap_or(len);
         let mut sbytes: libc::off_t = 0;
         // SAFETY: `file` and `socket` are live descriptors borrowed for
@@ -67,7 +67,60 @@ pub(crate) fn sendfile(
     })
 }
 
-pub(crate) use super::socket::set_nopush as set_cork;
+/// One BSD `sendfile(2)` of `head` and then `len` file bytes to `socket`:
+/// `len` 0 sends the headers alone, by `sendmsg`; otherwise `syscall` makes
+/// the call with the `sf_hdtr` it is given (null without headers) and
+/// returns its result and the count it reported, headers included.
+fn send_with_headers(
+    socket: BorrowedFd<'_>,
+    head: &[IoSlice<'_>],
+    len: usize,
+    syscall: impl FnOnce(*mut libc::sf_hdtr) -> (libc::c_int, i64),
+) -> Result<Sent, Errno> {
+    let head_len: usize = head.iter().map(|h| h.len()).sum();
+    if len == 0 {
+        let n = send_vectored(socket, head, false)?;
+        return Ok(Sent { head: n, file: 0 });
+    }
+    let mut hdtr = libc::sf_hdtr {
+        // IoSlice is ABI-compatible with `struct iovec` on Unix; the kernel
+        // only reads the headers.
+        headers: head.as_ptr() as *mut libc::iovec,
+        hdr_cnt: 0,
+        trailers: std::ptr::null_mut(),
+        trl_cnt: 0,
+    };
+    let hdtr_ptr = match sf_hdtr::header_count(head.len())? {
+        Some(count) => {
+            hdtr.hdr_cnt = count;
+            &mut hdtr as *mut libc::sf_hdtr
+        }
+        None => std::ptr::null_mut(),
+    };
+    signals::guard_write_signals();
+    let (ret, total) = syscall(hdtr_ptr);
+    let errno = if ret == 0 { Errno::AGAIN } else { last_errno() };
+    let total = u64::try_from(total).unwrap_or(0);
+    without_pipe_signal(sf_hdtr::outcome(ret, errno, total, head_len, len))
+}
+
+/// Sets or clears `TCP_NOPUSH`, FreeBSD's cork: while set, the kernel sends only full
+/// segments; clearing it pushes out whatever is queued.
+pub(crate) fn set_cork(socket: BorrowedFd<'_>, on: bool) -> Result<(), Errno> {
+    let value: libc::c_int = on.into();
+    // SAFETY: setsockopt(2) reads `size_of::<c_int>()` bytes from `value`,
+    // which lives across the call; `socket` is a live descriptor.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOPUSH,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if ret == 0 { Ok(()) } else { Err(last_errno()) }
+}
 
 /// `copy_file_range(in, &off_in, out, &off_out, len, 0)` (FreeBSD 13+):
 /// both offsets explicit and advanced by the bytes copied; neither file's

@@ -12,7 +12,7 @@
 
 use super::cache::{last_errno, mincore_count};
 use super::file::without_size_signal;
-use super::socket::{KernelFlags, Sent, send_vectored, without_pipe_signal};
+use super::socket::{KernelFlags, Sent, headers_then, without_pipe_signal};
 use super::{Backend, signals};
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
@@ -45,22 +45,11 @@ pub(crate) fn sendfile(
     len: usize,
     _flags: KernelFlags,
 ) -> Result<Sent, Errno> {
-    let mut sent = Sent::default();
-    let head_len: usize = head.iter().map(|h| h.len()).sum();
-    if head_len > 0 {
-        sent.head = send_vectored(socket, head, true)?;
-        if sent.head < head_len {
-            return Ok(sent);
-        }
-    }
-    signals::guard_write_signals();
-    let mut offset = offset;
-    match without_pipe_signal(rustix::fs::sendfile(socket, file, Some(&mut offset), len)) {
-        Ok(n) => sent.file = n,
-        Err(e) if sent.head == 0 => return Err(e),
-        Err(_) => {}
-    }
-    Ok(sent)
+    headers_then(socket, head, || {
+        signals::guard_write_signals();
+        let mut offset = offset;
+        without_pipe_signal(rustix::fs::sendfile(socket, file, Some(&mut offset), len))
+    })
 }
 
 /// Sets or clears `TCP_CORK`: while set, the kernel sends only full

@@ -1,18 +1,21 @@
-//! The macOS backend: `sendfile(2)` with the headers in `sf_hdtr` and its
-//! value-result `len`; `TCP_NOPUSH`; `mincore(2)`. File targets take the
-//! engine's copying path (macOS has no `copy_file_range`), and `no-cache`
-//! is not taken (no `posix_fadvise`). The plain logic (lengths, counts,
-//! errors) is in [`super::sf_hdtr`].
+//! The macOS backend: `sendfile(2)` with its value-result `len`, the
+//! headers just before it by `sendmsg(2)`; `mincore(2)`. File targets take
+//! the engine's copying path (macOS has no `copy_file_range`); `no-cache`
+//! is not taken (no `posix_fadvise`); there is no cork. The plain logic
+//! (counts, errors) is in [`super::sf_hdtr`], which says why the headers
+//! are not in `sf_hdtr`. macOS's `sendfile` copies the file's pages into
+//! socket buffers inside the kernel: no copy through user space, but not
+//! the page-sharing zero-copy of Linux and FreeBSD.
 //!
 //! Compile-checked in CI, not run: the tests run on Linux.
 //!
 //! # References
 //! - `sendfile(2)`: <https://github.com/apple-oss-distributions/xnu/blob/main/bsd/man/man2/sendfile.2>
 
-use super::Backend;
-use super::cache::mincore_count;
+use super::cache::{last_errno, mincore_count};
 use super::sf_hdtr;
-use super::socket::{KernelFlags, Sent};
+use super::socket::{KernelFlags, Sent, headers_then, without_pipe_signal};
+use super::{Backend, signals};
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::net::SendFlags;
@@ -20,19 +23,17 @@ use std::io::IoSlice;
 
 pub(super) const BACKEND: Backend = Backend::MacOs;
 
-pub(crate) use super::socket::set_nopush as set_cork;
-
-/// Never block (macOS has neither `MSG_NOSIGNAL`, see [`signals`], nor
-/// `MSG_MORE`: the cork and `sf_hdtr` keep segments full instead).
+/// Never block (macOS has neither `MSG_NOSIGNAL`, the sockets have
+/// `SO_NOSIGPIPE` instead, see [`super::socket::prepare`], nor `MSG_MORE`).
 pub(super) fn send_flags(_more: bool) -> SendFlags {
     SendFlags::DONTWAIT
 }
 
-/// Sends `head`, then up to `len` bytes of `file` from `offset`, to
-/// `socket`, in one `sendfile(2)` with the headers in `sf_hdtr` (`len` 0
-/// sends the headers alone, by `sendmsg`). macOS has no flags: `no-disk-io`
-/// and `no-cache` are the engine's. `sendfile` never uses or moves the
-/// file's position.
+/// Sends `head` by `sendmsg(2)`, then up to `len` bytes of `file` from
+/// `offset` by `sendfile(fd, s, offset, &len, NULL, 0)` (`len` 0: none;
+/// to macOS it would mean "to the end of the file"). macOS has no flags:
+/// `no-disk-io` and `no-cache` are the engine's. `sendfile` never uses or
+/// moves the file's position.
 pub(crate) fn sendfile(
     socket: BorrowedFd<'_>,
     head: &[IoSlice<'_>],
@@ -41,28 +42,37 @@ pub(crate) fn sendfile(
     len: usize,
     _flags: KernelFlags,
 ) -> Result<Sent, Errno> {
-    let head_len: usize = head.iter().map(|h| h.len()).sum();
     let offset = libc::off_t::try_from(offset).map_err(|_| Errno::INVAL)?;
-    sf_hdtr::send_with_headers(socket, head, len, |hdtr| {
-        // `len` > 0 here; a sum past `off_t` asks for at most `off_t::MAX`.
-        let mut io_len = sf_hdtr::macos_len(head_len, len).unwrap_or(libc::off_t::MAX);
+    headers_then(socket, head, || {
+        if len == 0 {
+            return Ok(0);
+        }
+        let mut io_len = libc::off_t::try_from(len).map_err(|_| Errno::INVAL)?;
+        signals::guard_write_signals();
         // SAFETY: `file` and `socket` are live descriptors borrowed for
-        // the call. `hdtr` is null or points to an `sf_hdtr` whose headers
-        // are `iovec`s that outlive the call and are only read, with no
-        // trailers. `io_len` is a valid `off_t` the kernel reads and
-        // overwrites with the bytes sent.
+        // the call; no `sf_hdtr` (NULL); `io_len` is a valid `off_t` the
+        // kernel reads and overwrites with the bytes sent.
         let ret = unsafe {
             libc::sendfile(
                 file.as_raw_fd(),
                 socket.as_raw_fd(),
                 offset,
                 &mut io_len,
-                hdtr,
+                std::ptr::null_mut(),
                 0,
             )
         };
-        (ret, io_len)
+        let errno = if ret == 0 { Errno::AGAIN } else { last_errno() };
+        let total = u64::try_from(io_len).unwrap_or(0);
+        let sent = sf_hdtr::outcome(ret, errno, total, 0, len);
+        without_pipe_signal(sent.map(|s| s.file))
     })
+}
+
+/// No cork: clearing macOS's `TCP_NOPUSH` does not push out what it held,
+/// so a last partial segment would wait for the next acknowledgement.
+pub(crate) fn set_cork(_socket: BorrowedFd<'_>, _on: bool) -> Result<(), Errno> {
+    Err(Errno::NOSYS)
 }
 
 /// Resident pages of the `pages` pages of `fd` from `off`, by `mincore(2)`.

@@ -12,7 +12,7 @@
 //! |---|---|---|---|---|
 //! | `linux.rs` | `sendfile(2)`, headers by `sendmsg(2)` with `MSG_MORE` | `copy_file_range(2)` | `cachestat(2)`, else `mincore(2)` | `posix_fadvise` |
 //! | `freebsd.rs` | `sendfile(2)` with headers in `sf_hdtr` | `copy_file_range(2)` | `mincore(2)` | `SF_NOCACHE` and `posix_fadvise` |
-//! | `macos.rs` | `sendfile(2)` with headers in `sf_hdtr` | copying | `mincore(2)` | not available (kept) |
+//! | `macos.rs` | `sendfile(2)`, headers by `sendmsg(2)` | copying | `mincore(2)` | not available (kept) |
 //! | `copying.rs` | copying | copying | not available | not available |
 //!
 //! "Copying" is the engine's own fallback (`pread` into a buffer, then
@@ -60,8 +60,8 @@ pub enum Backend {
     /// FreeBSD: `sendfile(2)` with `sf_hdtr`, `SF_NODISKIO` and
     /// `SF_NOCACHE`, `copy_file_range(2)` (FreeBSD 13+), `TCP_NOPUSH`.
     FreeBsd,
-    /// macOS: `sendfile(2)` with `sf_hdtr` and its value-result length,
-    /// `TCP_NOPUSH`; file targets are copied.
+    /// macOS: `sendfile(2)` with its value-result length (headers by
+    /// `sendmsg(2)`); file targets are copied.
     MacOs,
     /// Any other platform: every file byte is copied through a buffer and
     /// counted as fallback.

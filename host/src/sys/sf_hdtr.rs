@@ -3,19 +3,23 @@
 //!
 //! FreeBSD: `sendfile(fd, s, offset, nbytes, hdtr, &sbytes, flags)`, where
 //! `nbytes = 0` means "to the end of the file" and `sbytes` counts every
-//! byte sent, headers included; on `EAGAIN` (the socket is full), `EBUSY`
-//! (`SF_NODISKIO` met a page not in memory) and `EINTR` some bytes may have
-//! gone, and `sbytes` says how many. macOS: `sendfile(fd, s, offset, &len,
-//! hdtr, 0)`, where `len` is value-result: in, the most header and file
-//! bytes to send (0: to the end of the file); out, the bytes sent, headers
-//! included.
+//! byte sent, headers included, on every return (`EAGAIN`: the socket is
+//! full; `EBUSY`: `SF_NODISKIO` met a page not in memory; `EINTR`; and the
+//! other errors). macOS: `sendfile(fd, s, offset, &len, hdtr, 0)`, where
+//! `len` is value-result: in, the most bytes to send (0: to the end of the
+//! file); out, the bytes sent.
 //!
-//! Only headers ride in `sf_hdtr`, never trailers: when the file shrinks
-//! during the call, a kernel sends fewer file bytes than asked and then the
-//! trailers, and the one total it reports could no longer say which bytes
-//! were the file's. A trailer byte taken for a file byte would be sent
-//! twice. Trailers therefore go by `send` after the file, under
-//! `TCP_NOPUSH` (the BSD name of `TCP_CORK`) so they still share segments.
+//! Only FreeBSD gets the headers in `sf_hdtr`. macOS sends them with a
+//! `writev` of its own that may be short on a non-blocking socket, and then
+//! sends file bytes anyway, so there the headers go by `sendmsg` first and
+//! `sendfile` carries only the file.
+//!
+//! Trailers never ride in `sf_hdtr`: when the file shrinks during the call,
+//! a kernel sends fewer file bytes than asked and then the trailers, and
+//! the one total it reports could no longer say which bytes were the
+//! file's. A trailer byte taken for a file byte would be sent twice.
+//! Trailers therefore go by `sendmsg` after the file, under `TCP_NOPUSH`
+//! (the BSD name of `TCP_CORK`) on FreeBSD, so they still share segments.
 //!
 //! # References
 //! - FreeBSD `sendfile(2)`: <https://man.freebsd.org/cgi/man.cgi?query=sendfile&sektion=2>
@@ -55,19 +59,6 @@ pub(crate) fn freebsd_nbytes(file_len: usize) -> Option<usize> {
     (file_len > 0).then_some(file_len)
 }
 
-/// macOS's `len` in: the header bytes plus `file_len` file bytes (the
-/// kernel counts headers against `len`: a `len` of only the file's bytes
-/// would send that many bytes in all, headers first, and cut the file
-/// short). `None` when there are no file bytes (0 would mean "to the end
-/// of the file") or the sum does not fit an `off_t`.
-pub(crate) fn macos_len(head_len: usize, file_len: usize) -> Option<i64> {
-    if file_len == 0 {
-        return None;
-    }
-    let total = head_len.checked_add(file_len)?;
-    i64::try_from(total).ok()
-}
-
 /// The header list of `sf_hdtr` for `head`: its `hdr_cnt`, or `EINVAL` past
 /// [`IOV_MAX`] (the kernel's own answer). An empty list is a null `hdtr`.
 pub(crate) fn header_count(head_buffers: usize) -> Result<Option<i32>, Errno> {
@@ -91,13 +82,16 @@ pub(crate) fn split(total: u64, head_len: usize, file_len: usize) -> Sent {
 }
 
 /// The outcome of a BSD `sendfile(2)` that returned `ret` (0 or -1, then
-/// with `errno`) and reported `total` bytes sent (headers included).
+/// with `errno`) and reported `total` bytes sent (headers included; both
+/// kernels report it on every path).
 ///
-/// Success, or `EAGAIN`/`EBUSY`/`EINTR` after some bytes went, is the count
-/// sent: the engine accounts for those bytes and its next call meets the
-/// condition again if it still holds (a full socket, a page not in memory),
-/// now with nothing sent, and reports it then. Any other error, or one of
-/// those with nothing sent, is the error.
+/// Whatever went counts: success, or any error after some bytes went (the
+/// socket filled up, `SF_NODISKIO` met a page not in memory, a signal, the
+/// peer went), is the count sent. The engine accounts for those bytes, and
+/// its next call meets the condition again if it still holds, now with
+/// nothing sent, and reports it then; reporting it now would lose bytes
+/// that went (and a switch to copying would send them twice). An error with
+/// nothing sent is the error.
 pub(crate) fn outcome(
     ret: i32,
     errno: Errno,
@@ -105,55 +99,11 @@ pub(crate) fn outcome(
     head_len: usize,
     file_len: usize,
 ) -> Result<Sent, Errno> {
-    let partial = matches!(errno, Errno::AGAIN | Errno::BUSY | Errno::INTR);
-    if ret == 0 || (partial && total > 0) {
+    if ret == 0 || total > 0 {
         Ok(split(total, head_len, file_len))
     } else {
         Err(errno)
     }
-}
-
-/// One BSD `sendfile(2)` of `head` and then `len` file bytes to `socket`:
-/// `len` 0 sends the headers alone, by `sendmsg`; otherwise `syscall` makes
-/// the call with the `sf_hdtr` it is given (null without headers) and
-/// returns its result and the count it reported, headers included.
-#[cfg(any(target_os = "freebsd", target_os = "macos"))]
-pub(crate) fn send_with_headers(
-    socket: rustix::fd::BorrowedFd<'_>,
-    head: &[std::io::IoSlice<'_>],
-    len: usize,
-    syscall: impl FnOnce(*mut libc::sf_hdtr) -> (libc::c_int, i64),
-) -> Result<Sent, Errno> {
-    use super::socket::{send_vectored, without_pipe_signal};
-    let head_len: usize = head.iter().map(|h| h.len()).sum();
-    if len == 0 {
-        let n = send_vectored(socket, head, false)?;
-        return Ok(Sent { head: n, file: 0 });
-    }
-    let mut hdtr = libc::sf_hdtr {
-        // IoSlice is ABI-compatible with `struct iovec` on Unix; the kernel
-        // only reads the headers.
-        headers: head.as_ptr() as *mut libc::iovec,
-        hdr_cnt: 0,
-        trailers: std::ptr::null_mut(),
-        trl_cnt: 0,
-    };
-    let hdtr_ptr = match header_count(head.len())? {
-        Some(count) => {
-            hdtr.hdr_cnt = count;
-            &mut hdtr as *mut libc::sf_hdtr
-        }
-        None => std::ptr::null_mut(),
-    };
-    super::signals::guard_write_signals();
-    let (ret, total) = syscall(hdtr_ptr);
-    let errno = if ret == 0 {
-        Errno::AGAIN
-    } else {
-        super::cache::last_errno()
-    };
-    let total = u64::try_from(total).unwrap_or(0);
-    without_pipe_signal(outcome(ret, errno, total, head_len, len))
 }
 
 #[cfg(test)]
@@ -178,18 +128,6 @@ mod tests {
     fn no_file_bytes_is_never_asked_as_zero() {
         assert_eq!(freebsd_nbytes(0), None);
         assert_eq!(freebsd_nbytes(1), Some(1));
-        assert_eq!(macos_len(100, 0), None);
-        assert_eq!(macos_len(0, 0), None);
-    }
-
-    #[test]
-    fn macos_len_counts_the_headers() {
-        assert_eq!(macos_len(0, 4096), Some(4096));
-        assert_eq!(macos_len(17, 4096), Some(4113));
-        assert_eq!(macos_len(usize::MAX, 1), None);
-        if usize::BITS == 64 {
-            assert_eq!(macos_len(1, i64::MAX as usize), None);
-        }
     }
 
     #[test]
@@ -203,6 +141,8 @@ mod tests {
     #[test]
     fn counts_split_headers_first() {
         let sent = |head, file| Sent { head, file };
+        // macOS: no headers in the call, the count is file bytes.
+        assert_eq!(split(4096, 0, 8192), sent(0, 4096));
         assert_eq!(split(0, 10, 100), sent(0, 0));
         assert_eq!(split(4, 10, 100), sent(4, 0));
         assert_eq!(split(10, 10, 100), sent(10, 0));
@@ -214,25 +154,26 @@ mod tests {
     }
 
     #[test]
-    fn partial_counts_come_with_eagain_ebusy_eintr() {
+    fn what_went_counts_whatever_the_error() {
+        let sent = |head, file| Ok(Sent { head, file });
         // All sent.
-        assert_eq!(
-            outcome(0, Errno::AGAIN, 60, 10, 50),
-            Ok(Sent { head: 10, file: 50 })
-        );
-        // The socket filled up, the disk was needed, a signal came: what went counts.
-        for errno in [Errno::AGAIN, Errno::BUSY, Errno::INTR] {
-            assert_eq!(outcome(-1, errno, 7, 10, 50), Ok(Sent { head: 7, file: 0 }));
-            assert_eq!(
-                outcome(-1, errno, 30, 10, 50),
-                Ok(Sent { head: 10, file: 20 })
-            );
+        assert_eq!(outcome(0, Errno::AGAIN, 60, 10, 50), sent(10, 50));
+        // The socket filled up, the disk was needed, a signal came, the
+        // peer went, the kernel refused the file after the headers: what
+        // went counts, and the next call reports the condition.
+        for errno in [
+            Errno::AGAIN,
+            Errno::BUSY,
+            Errno::INTR,
+            Errno::PIPE,
+            Errno::INVAL,
+            Errno::OPNOTSUPP,
+        ] {
+            assert_eq!(outcome(-1, errno, 7, 10, 50), sent(7, 0));
+            assert_eq!(outcome(-1, errno, 10, 10, 50), sent(10, 0));
+            assert_eq!(outcome(-1, errno, 30, 10, 50), sent(10, 20));
             // Nothing went: the condition itself.
             assert_eq!(outcome(-1, errno, 0, 10, 50), Err(errno));
         }
-        // Other errors are errors, whatever the count says.
-        assert_eq!(outcome(-1, Errno::PIPE, 30, 10, 50), Err(Errno::PIPE));
-        assert_eq!(outcome(-1, Errno::NOTCONN, 0, 0, 50), Err(Errno::NOTCONN));
-        assert_eq!(outcome(-1, Errno::INVAL, 0, 0, 50), Err(Errno::INVAL));
     }
 }

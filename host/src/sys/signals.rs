@@ -1,18 +1,24 @@
 //! Keeping `SIGPIPE` and `SIGXFSZ` away from the process.
 //!
-//! `sendfile(2)` to a socket whose peer has gone raises `SIGPIPE` (as does
-//! any write on macOS, which has no `MSG_NOSIGNAL`), and a
+//! `sendfile(2)` to a socket whose peer has gone raises `SIGPIPE`, and a
 //! write past `RLIMIT_FSIZE` raises `SIGXFSZ`; both kill a process that keeps
 //! the default disposition (a C program embedding the host, say), and
-//! `sendfile` has no `MSG_NOSIGNAL`. Both signals are thread-directed: the
-//! kernel sends them to the thread that made the call. So before a call that
-//! may raise them, the thread blocks them in its signal mask (once per
-//! thread; a mask change costs a system call), and after a call that failed
-//! with `EPIPE`/`EFBIG` the pending signal is taken off the thread with a
-//! zero-timeout `sigtimedwait(2)`. The signals stay blocked on threads that
-//! ran a transfer: those threads then see `EPIPE`/`EFBIG` from any write,
-//! which is what Rust programs get anyway (the Rust runtime ignores
-//! `SIGPIPE`).
+//! `sendfile` has no `MSG_NOSIGNAL`. On Linux and FreeBSD both signals are
+//! thread-directed: the kernel sends them to the thread that made the call.
+//! So before a call that may raise them, the thread blocks them in its
+//! signal mask (once per thread; a mask change costs a system call), and
+//! after a call that failed with `EPIPE`/`EFBIG` the pending signal is taken
+//! off the thread with a zero-timeout `sigtimedwait(2)`. The signals stay
+//! blocked on threads that ran a transfer: those threads then see
+//! `EPIPE`/`EFBIG` from any write, which is what Rust programs get anyway
+//! (the Rust runtime ignores `SIGPIPE`).
+//!
+//! macOS directs `SIGPIPE` at the whole process, so there the connections
+//! the capability writes to get `SO_NOSIGPIPE` instead
+//! ([`super::socket::prepare`], FreeBSD too). What is left pending on the
+//! calling thread is taken off by `sigpending` and `sigwait`; a `SIGXFSZ`
+//! that macOS delivers to another thread of the process is not (untested
+//! platform; a known gap).
 //!
 //! # References
 //! - `pthread_sigmask(3)`: <https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html>

@@ -8,8 +8,6 @@
 //! - `sendmsg(2)`: <https://man7.org/linux/man-pages/man2/sendmsg.2.html>
 
 use super::{platform, signals};
-#[cfg(any(target_os = "freebsd", target_os = "macos"))]
-use rustix::fd::AsRawFd;
 use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
@@ -33,6 +31,46 @@ pub(crate) struct KernelFlags {
     pub no_disk_io: bool,
     /// Free the pages once sent.
     pub no_cache: bool,
+}
+
+/// Readies a connection the capability may write to: on the BSDs,
+/// `SO_NOSIGPIPE`, as `sendfile(2)` there has no flag to keep `SIGPIPE`
+/// away and macOS directs it at the whole process (see [`signals`]). Best
+/// effort; nothing to do on Linux.
+pub(crate) fn prepare(socket: BorrowedFd<'_>) {
+    #[cfg(any(target_os = "freebsd", target_os = "macos"))]
+    let _ = rustix::net::sockopt::set_socket_nosigpipe(socket, true);
+    #[cfg(not(any(target_os = "freebsd", target_os = "macos")))]
+    let _ = socket;
+}
+
+/// Sends `head` by one `sendmsg(2)` with `MSG_MORE` (where the kernel has
+/// it), then, once all of it went, the file bytes by `file_call`. Stops at
+/// a short header write; an error of `file_call` after the headers went is
+/// left for the next call to report (it meets it again), so the headers
+/// are counted. For kernels whose `sendfile(2)` cannot carry the headers
+/// safely: Linux has no `sf_hdtr`, and macOS sends it by a `writev` that
+/// may be short on a non-blocking socket, then sends file bytes anyway.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub(crate) fn headers_then(
+    socket: BorrowedFd<'_>,
+    head: &[std::io::IoSlice<'_>],
+    file_call: impl FnOnce() -> Result<usize, Errno>,
+) -> Result<Sent, Errno> {
+    let mut sent = Sent::default();
+    let head_len: usize = head.iter().map(|h| h.len()).sum();
+    if head_len > 0 {
+        sent.head = send_vectored(socket, head, true)?;
+        if sent.head < head_len {
+            return Ok(sent);
+        }
+    }
+    match file_call() {
+        Ok(n) => sent.file = n,
+        Err(e) if sent.head == 0 => return Err(e),
+        Err(_) => {}
+    }
+    Ok(sent)
 }
 
 /// `send(2)` without blocking and without `SIGPIPE`; `more` says more
@@ -67,27 +105,4 @@ pub(crate) fn without_pipe_signal<T>(result: Result<T, Errno>) -> Result<T, Errn
         signals::discard_pending(signals::Signal::Pipe);
     }
     result
-}
-
-/// The BSDs' cork, `TCP_NOPUSH`: while set, the kernel sends only full
-/// segments; clearing it pushes out whatever is queued.
-#[cfg(any(target_os = "freebsd", target_os = "macos"))]
-pub(crate) fn set_nopush(socket: BorrowedFd<'_>, on: bool) -> Result<(), Errno> {
-    let value: libc::c_int = on.into();
-    // SAFETY: setsockopt(2) reads `size_of::<c_int>()` bytes from `value`,
-    // which lives across the call; `socket` is a live descriptor.
-    let ret = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NOPUSH,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(super::cache::last_errno())
-    }
 }
