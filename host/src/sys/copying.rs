@@ -1,10 +1,11 @@
 //! The copying backend, for every platform without a backend of its own:
 //! no zero-copy call exists, so [`sendfile`] (and `copy_range`, see
-//! [`super::file`]) answer `ENOSYS`, the engine copies through a buffer (`pread`, then `send` or
-//! `pwrite`) and counts those bytes as fallback. That path is the one
-//! [`crate::Policy::zero_copy`]`(false)` takes on every platform, which is
-//! how the tests run it on Linux. Without a page-cache query, `no-disk-io`
-//! is `unsupported`; without `posix_fadvise`, `no-cache` is not taken.
+//! [`super::file`]) answers `ENOSYS`, the engine copies through a buffer
+//! (`pread`, then `send` or `pwrite`) and counts those bytes as fallback.
+//! That path is the one [`crate::Policy::zero_copy`]`(false)` takes on
+//! every platform, which is how the tests run it on Linux. Without a
+//! page-cache query, `no-disk-io` on a non-empty range is `unsupported`;
+//! without `posix_fadvise`, `no-cache` is not taken.
 
 use super::Backend;
 use super::socket::{KernelFlags, Sent};
