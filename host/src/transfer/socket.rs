@@ -1,8 +1,9 @@
 //! File range to a connected socket: the headers with the first file chunk
-//! (one `sendfile(2)` with `sf_hdtr` on the BSDs; `sendmsg(2)` with
-//! `MSG_MORE`, then `sendfile(2)`, on Linux), the rest of the file by
-//! `sendfile(2)`, trailers by `send(2)` under the cork (`TCP_CORK`,
-//! `TCP_NOPUSH`) so they share segments with the file's tail.
+//! (one `sendfile(2)` with `sf_hdtr` on FreeBSD; `sendmsg(2)`, with
+//! `MSG_MORE` on Linux, then `sendfile(2)` elsewhere), the rest of the file
+//! by `sendfile(2)`, trailers by one `sendmsg(2)` under the cork
+//! (`TCP_CORK`, FreeBSD's `TCP_NOPUSH`) so they share segments with the
+//! file's tail.
 //!
 //! The socket is non-blocking. When its buffer is full, a non-blocking
 //! transfer stops and reports what went out; a blocking one waits for
@@ -108,7 +109,7 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
     }
 
     // Headers go out with the first file chunk, in one backend call where
-    // the kernel can (`sf_hdtr`) and else with MSG_MORE; sendfile(2) holds
+    // the kernel can (FreeBSD's `sf_hdtr`) and else with MSG_MORE; sendfile(2) holds
     // back a partial last segment until its range ends, so headers and file
     // share segments without a cork. The cork (two more system calls) is
     // only needed to keep trailers with the file's tail.
