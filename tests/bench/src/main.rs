@@ -47,8 +47,9 @@ enum Sub {
         addr: std::net::SocketAddr,
     },
     /// Only the cost of one call: a one-byte non-blocking `send-file`
-    /// through the guest against the bare `sendfile(2)`, side by side
-    /// (for measuring a change to the call path; writes nothing).
+    /// through the guest against the bare `sendfile(2)`, side by side, and
+    /// the loops that split the difference (for measuring a change to the
+    /// call path; writes nothing).
     Call {
         /// Calls per batch.
         #[arg(long, default_value_t = 200_000)]
@@ -57,11 +58,12 @@ enum Sub {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
-    /// The bare side of the call measurement (used by the benchmark
-    /// itself): N one-byte `sendfile(2)` calls of FILE to ADDR; prints the
-    /// nanoseconds they took.
+    /// The native side of the call measurement (used by the benchmark
+    /// itself): N one-byte sends of FILE to ADDR, each by `sendfile(2)` or
+    /// by `preadv2` + `sendmsg`; prints the nanoseconds they took.
     #[command(hide = true)]
-    BareSendfile {
+    Bare {
+        how: bench::call::Bare,
         addr: std::net::SocketAddr,
         file: PathBuf,
         n: u64,
@@ -131,8 +133,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Some(Sub::BareSendfile { addr, file, n }) = &cli.command {
-        let took = bench::call::bare_loop(*addr, file, *n);
+    if let Some(Sub::Bare { how, addr, file, n }) = &cli.command {
+        let took = bench::call::bare_loop(*how, *addr, file, *n);
         println!("{}", took.as_nanos());
         return ExitCode::SUCCESS;
     }
@@ -171,10 +173,16 @@ fn call_only(calls: u64, runs: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("small.bin");
     std::fs::write(&file, [7u8; 1024]).map_err(|e| e.to_string())?;
-    let (guest, bare) = bench::call::per_call_ns(&programs, cpus.server, &file, calls, runs);
+    let c = bench::call::per_call_ns(&programs, cpus.server, &file, calls, runs);
     println!(
-        "one call: guest {guest:.0} ns, bare sendfile(2) {bare:.0} ns, ratio {:.2}x",
-        guest / bare
+        "one call: guest {:.0} ns, bare sendfile(2) {:.0} ns, ratio {:.2}x; \
+         bare preadv2 + sendmsg {:.0} ns; guest send-file of 0 bytes {:.0} ns, limits {:.0} ns",
+        c.guest,
+        c.bare,
+        c.ratio(),
+        c.read_send,
+        c.guest_empty,
+        c.guest_limits,
     );
     Ok(())
 }

@@ -74,7 +74,7 @@ pub fn check(r: &Report) -> Vec<Target> {
         ),
         at_most(
             "one call ≤ 1.2× the bare syscall",
-            r.call_ns.map(|(g, b)| g / b),
+            r.call_ns.map(|c| c.ratio()),
             1.2,
         ),
     ];
