@@ -97,15 +97,21 @@ impl Metrics {
         Self::default()
     }
 
+    /// Adds one call. Counters it leaves unchanged are not touched: each
+    /// add is an atomic read-modify-write, and a small call changes three.
     pub(crate) fn record(&self, call: &CallRecord) {
-        self.calls.fetch_add(1, Relaxed);
-        self.failed_calls.fetch_add(u64::from(call.failed), Relaxed);
-        self.total_bytes.fetch_add(call.total, Relaxed);
-        self.zero_copy_bytes.fetch_add(call.zero_copy, Relaxed);
-        self.fallback_bytes.fetch_add(call.fallback, Relaxed);
-        self.fallback_calls
-            .fetch_add(u64::from(call.used_fallback), Relaxed);
-        self.small_copy_bytes.fetch_add(call.small_copy, Relaxed);
+        let add = |counter: &AtomicU64, n: u64| {
+            if n > 0 {
+                counter.fetch_add(n, Relaxed);
+            }
+        };
+        add(&self.calls, 1);
+        add(&self.failed_calls, u64::from(call.failed));
+        add(&self.total_bytes, call.total);
+        add(&self.zero_copy_bytes, call.zero_copy);
+        add(&self.fallback_bytes, call.fallback);
+        add(&self.fallback_calls, u64::from(call.used_fallback));
+        add(&self.small_copy_bytes, call.small_copy);
     }
 
     /// A guest reported an HTTP response (`http-stats.response-sent`).

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Weak};
 
 /// Most descriptors remembered; past it, entries of dropped descriptors
@@ -18,7 +19,7 @@ const CAPACITY: usize = 1024;
 /// Descriptors found to be regular files (one per store).
 #[derive(Debug)]
 pub(crate) struct RegularFiles {
-    known: HashMap<usize, Weak<File>>,
+    known: HashMap<usize, Weak<File>, BuildHasherDefault<AddressHasher>>,
     capacity: usize,
 }
 
@@ -31,7 +32,7 @@ impl Default for RegularFiles {
 impl RegularFiles {
     fn with_capacity(capacity: usize) -> Self {
         Self {
-            known: HashMap::new(),
+            known: HashMap::default(),
             capacity,
         }
     }
@@ -57,6 +58,33 @@ impl RegularFiles {
 
 fn key(file: &Arc<File>) -> usize {
     Arc::as_ptr(file) as usize
+}
+
+/// Hashes a key that is an address: one multiply (Fibonacci hashing)
+/// instead of SipHash, which this lookup on every call does not need. The
+/// keys are the host's own allocations, which no guest chooses, so there
+/// is no flooding to defend against.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 #[cfg(test)]

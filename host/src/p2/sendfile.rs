@@ -16,6 +16,7 @@ use crate::transfer::{self, Mode, Outcome, Request};
 use crate::view::SendfileCtxView;
 use rustix::fd::AsFd;
 use std::fs::File;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::Resource;
 use wasmtime_wasi::OpenMode;
@@ -38,28 +39,28 @@ enum Destination {
 type CallResult = Result<Transferred, SendError>;
 
 impl Host for SendfileCtxView<'_> {
-    async fn send_file(
+    fn send_file(
         &mut self,
         target: Target,
         source: Resource<Descriptor>,
         offset: u64,
         count: Count,
         options: SendOptions,
-    ) -> wasmtime::Result<CallResult> {
-        self.call(Mode::NonBlocking, target, source, offset, count, options)
-            .await
+    ) -> impl Future<Output = wasmtime::Result<CallResult>> + Send {
+        let work = self.prepare(target, source, offset, count, options);
+        self.call(Mode::NonBlocking, work)
     }
 
-    async fn blocking_send_file(
+    fn blocking_send_file(
         &mut self,
         target: Target,
         source: Resource<Descriptor>,
         offset: u64,
         count: Count,
         options: SendOptions,
-    ) -> wasmtime::Result<CallResult> {
-        self.call(Mode::Blocking, target, source, offset, count, options)
-            .await
+    ) -> impl Future<Output = wasmtime::Result<CallResult>> + Send {
+        let work = self.prepare(target, source, offset, count, options);
+        self.call(Mode::Blocking, work)
     }
 
     fn subscribe_writable(
@@ -99,29 +100,61 @@ impl Pollable for Writability {
     }
 }
 
+/// A call, checked ([`SendfileCtxView::prepare`]): what to run, or why not.
+enum Work {
+    /// A stale handle: the guest traps.
+    Trap(wasmtime::Error),
+    /// The guest gets this error, and nothing is sent.
+    Refused(ErrorCode),
+    /// A file range to a socket.
+    Socket(Request, SocketTarget),
+    /// A file range to a file: the copy, not started. Boxed: it is rare,
+    /// and its future is large (see [`SendfileCtxView::call`]).
+    File(Pin<Box<dyn Future<Output = Outcome> + Send>>),
+}
+
 impl SendfileCtxView<'_> {
-    async fn call(
+    /// Runs a checked call. The checks ran before this future was made, so
+    /// it holds only their result, and borrows what it awaits on rather
+    /// than moving it: wasmtime boxes a host call's future with the call's
+    /// arguments on every call, and that allocation stays in glibc's
+    /// per-thread cache (tcache: at most 1032 bytes) only while the future
+    /// is small; a larger one costs a slow allocation each call.
+    async fn call(&mut self, mode: Mode, work: Work) -> wasmtime::Result<CallResult> {
+        let outcome = match work {
+            Work::Trap(trap) => return Err(trap),
+            Work::Refused(code) => Err(transfer::Failure {
+                code,
+                progress: Default::default(),
+            }),
+            Work::Socket(ref req, ref target) => transfer::socket::send(req, target, mode).await,
+            Work::File(mut copy) => copy.as_mut().await,
+        };
+        Ok(self.finish(outcome))
+    }
+
+    /// Looks the handles up and checks them (a stale handle traps, as in
+    /// wasmtime-wasi).
+    fn prepare(
         &mut self,
-        mode: Mode,
         target: Target,
         source: Resource<Descriptor>,
         offset: u64,
         count: Count,
         options: SendOptions,
-    ) -> wasmtime::Result<CallResult> {
-        let outcome = match self.prepare(target, source, offset, count, options)? {
-            Ok((req, Destination::Socket(t))) => transfer::socket::send(&req, &t, mode).await,
-            Ok((req, Destination::File(f, at))) => transfer::file::copy(req, f, at).await,
-            Err(code) => Err(transfer::Failure {
-                code,
-                progress: Default::default(),
-            }),
-        };
-        Ok(self.finish(outcome))
+    ) -> Work {
+        match self.check(target, source, offset, count, options) {
+            Err(trap) => Work::Trap(trap),
+            Ok(Err(code)) => Work::Refused(code),
+            Ok(Ok((req, Destination::Socket(t)))) => Work::Socket(req, t),
+            Ok(Ok((req, Destination::File(f, at)))) => {
+                Work::File(Box::pin(transfer::file::copy(req, f, at)))
+            }
+        }
     }
 
     /// Looks the handles up and checks them; the outer error traps.
-    fn prepare(
+    fn check(
         &mut self,
         target: Target,
         source: Resource<Descriptor>,
@@ -335,4 +368,68 @@ fn writable_file(d: &Descriptor) -> Result<Arc<File>, ErrorCode> {
         return Err(ErrorCode::AccessDenied);
     }
     Ok(f.file.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::sendfile::Host;
+    use crate::ctx::SendfileCtx;
+    use wasmtime::component::ResourceTable;
+
+    /// glibc's per-thread cache (tcache) serves requests of at most this
+    /// many bytes; a larger one takes the allocator's slow path.
+    const TCACHE_MAX_REQUEST: usize = 1032;
+
+    /// wasmtime boxes each async host call's future with the call's
+    /// arguments beside it; the box must stay a tcache-sized request (see
+    /// `SendfileCtxView::call`), with room for wasmtime's own fields.
+    #[test]
+    fn a_call_future_and_its_arguments_fit_the_allocator_cache() {
+        let mut ctx = SendfileCtx::builder().build();
+        let mut table = ResourceTable::new();
+        let mut view = SendfileCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let options = || SendOptions {
+            headers: Vec::new(),
+            trailers: Vec::new(),
+            flags: SendFlags::empty(),
+            max_chunk: None,
+        };
+        let arguments =
+            std::mem::size_of::<(Target, Resource<Descriptor>, u64, Count, SendOptions)>();
+        let wasmtime_fields = 64;
+        // Handles that name nothing: the call would trap, but its future
+        // has the same type (and size) as any other.
+        let stale = || Target::Socket(Resource::new_borrow(1));
+        let non_blocking = {
+            let call = view.send_file(
+                stale(),
+                Resource::new_borrow(2),
+                0,
+                Count::AtMost(1),
+                options(),
+            );
+            std::mem::size_of_val(&call)
+        };
+        let blocking = {
+            let call = view.blocking_send_file(
+                stale(),
+                Resource::new_borrow(2),
+                0,
+                Count::AtMost(1),
+                options(),
+            );
+            std::mem::size_of_val(&call)
+        };
+        let sizes = [non_blocking, blocking];
+        for size in sizes {
+            assert!(
+                size + arguments + wasmtime_fields <= TCACHE_MAX_REQUEST,
+                "a host call's future is {size} bytes, its arguments {arguments}"
+            );
+        }
+    }
 }

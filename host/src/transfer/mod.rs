@@ -13,6 +13,7 @@ pub(crate) mod socket;
 
 use crate::bindings::sendfile::ErrorCode;
 use std::fs::File;
+use std::io::IoSlice;
 use std::sync::Arc;
 
 /// Whether a socket transfer waits when the socket's buffer is full.
@@ -154,20 +155,47 @@ fn drop_sent_range(req: &Request, progress: &Progress) {
     }
 }
 
-/// What of `parts` is left after the first `sent` bytes, as `iovec`s for
-/// one vectored write (empty parts skipped).
-pub(crate) fn unsent<B: AsRef<[u8]>>(parts: &[B], mut sent: usize) -> Vec<std::io::IoSlice<'_>> {
-    let mut out = Vec::with_capacity(parts.len());
-    for part in parts {
-        let part = part.as_ref();
-        if sent >= part.len() {
-            sent -= part.len();
-            continue;
+/// Most `iovec`s [`with_unsent`] builds on the stack; longer lists (rare:
+/// many headers and trailers) are collected on the heap.
+const IOVECS_ON_STACK: usize = 8;
+
+/// Calls `write` with what of `parts` is left after the first `sent`
+/// bytes, as `iovec`s for one vectored write (empty parts skipped), and
+/// returns what it returns. Built on the stack for a few parts, so the
+/// common call (a head and a body, or one of them) allocates nothing.
+pub(crate) fn with_unsent<'a, R>(
+    parts: impl IntoIterator<Item = &'a [u8]>,
+    sent: usize,
+    write: impl FnOnce(&[IoSlice<'a>]) -> R,
+) -> R {
+    let mut skip = sent;
+    let mut left = parts.into_iter().filter_map(|part| {
+        if skip >= part.len() {
+            skip -= part.len();
+            return None;
         }
-        out.push(std::io::IoSlice::new(&part[sent..]));
-        sent = 0;
+        let rest = &part[skip..];
+        skip = 0;
+        Some(IoSlice::new(rest))
+    });
+    let mut stack = [IoSlice::new(&[]); IOVECS_ON_STACK];
+    let mut n = 0;
+    while n < IOVECS_ON_STACK {
+        match left.next() {
+            Some(slice) => stack[n] = slice,
+            None => return write(&stack[..n]),
+        }
+        n += 1;
     }
-    out
+    match left.next() {
+        None => write(&stack),
+        Some(slice) => {
+            let mut all = stack.to_vec();
+            all.push(slice);
+            all.extend(left);
+            write(&all)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -177,16 +205,33 @@ mod tests {
     #[test]
     fn unsent_skips_what_went_out() {
         let parts: [&[u8]; 3] = [b"head", b"", b"body"];
-        let left = |sent| {
-            unsent(&parts, sent)
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect::<Vec<_>>()
-        };
+        let left = |sent| with_unsent(parts, sent, strings);
         assert_eq!(left(0), ["head", "body"]);
         assert_eq!(left(2), ["ad", "body"]);
         assert_eq!(left(4), ["body"]);
         assert_eq!(left(7), ["y"]);
         assert!(left(8).is_empty());
+    }
+
+    fn strings(slices: &[IoSlice<'_>]) -> Vec<String> {
+        slices
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn unsent_goes_past_the_stack_array_in_order() {
+        let owned: Vec<String> = (0..2 * IOVECS_ON_STACK + 3)
+            .map(|i| i.to_string())
+            .collect();
+        let parts = owned.iter().map(|s| s.as_bytes());
+        let all = with_unsent(parts.clone(), 0, strings);
+        assert_eq!(all, owned);
+        for boundary in [IOVECS_ON_STACK - 1, IOVECS_ON_STACK, IOVECS_ON_STACK + 1] {
+            let sent: usize = owned[..boundary].iter().map(String::len).sum();
+            assert_eq!(with_unsent(parts.clone(), sent, strings), owned[boundary..]);
+        }
+        assert!(with_unsent(parts, usize::MAX, strings).is_empty());
     }
 }

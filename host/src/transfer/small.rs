@@ -16,11 +16,12 @@
 //! below the range, many headers and trailers.
 
 use super::socket::write_op;
-use super::{Failure, Mode, Outcome, Progress, Request, errors, unsent};
+use super::{Failure, Mode, Outcome, Progress, Request, errors, with_unsent};
 use crate::bindings::sendfile::ErrorCode;
 use crate::sys;
 use rustix::fd::AsFd;
 use rustix::io::Errno;
+use std::cell::Cell;
 use tokio::net::TcpStream;
 
 /// Largest file range sent this way.
@@ -29,19 +30,31 @@ pub(crate) const SMALL_RANGE: u64 = 16 * 1024;
 /// Most headers and trailers together (each is one `iovec`).
 const MAX_BUFFERS: usize = 64;
 
+thread_local! {
+    /// The buffer small ranges are read into, one per host thread, kept
+    /// across calls (at most [`SMALL_RANGE`] bytes) so a call allocates
+    /// nothing. A call takes it out while it runs, so a call that waits
+    /// (and may resume on another thread) never shares it.
+    static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// Sends `req` to `stream` this way: `Some(outcome)`, or `None` when the
 /// request must take the zero-copy path (nothing was sent).
 pub(super) async fn send(req: &Request, stream: &TcpStream, mode: Mode) -> Option<Outcome> {
-    let data = read_cached(req)?;
-    let parts: Vec<&[u8]> = req
-        .headers
-        .iter()
-        .map(Vec::as_slice)
-        .chain([data.as_slice()])
-        .chain(req.trailers.iter().map(Vec::as_slice))
-        .collect();
-    let header_len: usize = req.headers.iter().map(Vec::len).sum();
-    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut buffer = BUFFER.take();
+    let outcome = match read_cached(req, &mut buffer) {
+        Some(n) => Some(send_read(req, &buffer[..n], stream, mode).await),
+        None => None,
+    };
+    BUFFER.set(buffer);
+    outcome
+}
+
+/// Sends the headers, `data` (the range, read) and the trailers of `req`.
+async fn send_read(req: &Request, data: &[u8], stream: &TcpStream, mode: Mode) -> Outcome {
+    let lengths = |bufs: &[Vec<u8>]| bufs.iter().map(Vec::len).sum::<usize>();
+    let header_len = lengths(&req.headers);
+    let len = header_len + data.len() + lengths(&req.trailers);
     let progress = |sent: usize| {
         let file = sent.saturating_sub(header_len).min(data.len()) as u64;
         Progress {
@@ -55,8 +68,13 @@ pub(super) async fn send(req: &Request, stream: &TcpStream, mode: Mode) -> Optio
     let fd = stream.as_fd();
     let mut sent = 0;
     while sent < len {
-        let slices = unsent(&parts, sent);
-        match write_op(stream, || sys::socket::send_vectored(fd, &slices, false)) {
+        let parts = (req.headers.iter().map(Vec::as_slice))
+            .chain([data])
+            .chain(req.trailers.iter().map(Vec::as_slice));
+        let result = with_unsent(parts, sent, |slices| {
+            write_op(stream, || sys::socket::send_vectored(fd, slices, false))
+        });
+        match result {
             Ok(n) => sent += n,
             Err(Errno::AGAIN) if mode == Mode::Blocking => {
                 // An error resurfaces from the next system call.
@@ -65,25 +83,26 @@ pub(super) async fn send(req: &Request, stream: &TcpStream, mode: Mode) -> Optio
             Err(Errno::AGAIN) => break,
             Err(Errno::INTR) => {}
             Err(e) => {
-                return Some(Err(Failure {
+                return Err(Failure {
                     code: errors::code(e),
                     progress: progress(sent),
-                }));
+                });
             }
         }
     }
     if sent == 0 && len > 0 {
-        return Some(Err(Failure {
+        return Err(Failure {
             code: ErrorCode::WouldBlock,
             progress: progress(0),
-        }));
+        });
     }
-    Some(Ok(progress(sent)))
+    Ok(progress(sent))
 }
 
-/// The request's file range, read from the page cache, if it is small and
-/// all cached (or ends at the end of the file).
-fn read_cached(req: &Request) -> Option<Vec<u8>> {
+/// Reads the request's file range from the page cache into the start of
+/// `buffer` (grown as needed), if it is small and all cached (or ends at
+/// the end of the file); how many bytes that is.
+fn read_cached(req: &Request, buffer: &mut Vec<u8>) -> Option<usize> {
     if !req.zero_copy || req.no_cache || req.headers.len() + req.trailers.len() >= MAX_BUFFERS {
         return None;
     }
@@ -101,9 +120,13 @@ fn read_cached(req: &Request) -> Option<Vec<u8>> {
         return None;
     }
     let fd = req.source.as_fd();
-    let len = if to_eof { limit } else { want };
-    let mut data = vec![0u8; len as usize];
-    let n = sys::file::pread_cached(fd, &mut data, req.offset).ok()?;
+    let len = if to_eof { limit } else { want } as usize;
+    if buffer.len() < len {
+        // Zeroed once; later reads overwrite it, and only the bytes a read
+        // returns are ever sent.
+        buffer.resize(len, 0);
+    }
+    let n = sys::file::pread_cached(fd, &mut buffer[..len], req.offset).ok()?;
     if n == 0 {
         return None;
     }
@@ -115,6 +138,5 @@ fn read_cached(req: &Request) -> Option<Vec<u8>> {
             return None;
         }
     }
-    data.truncate(n);
-    Some(data)
+    Some(n)
 }

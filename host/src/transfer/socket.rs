@@ -11,7 +11,7 @@
 //! never stall the runtime: a chunk whose pages are not all resident is sent
 //! from a blocking-pool thread, where `sendfile` may wait for the disk.
 
-use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, errors, unsent};
+use super::{Failure, Mode, Outcome, Progress, Request, check_no_disk_io, errors, with_unsent};
 use crate::bindings::sendfile::ErrorCode;
 use crate::sockets::{WriteEnd, Writer, lock};
 use crate::sys;
@@ -88,20 +88,20 @@ pub(crate) async fn send(req: &Request, target: &SocketTarget, mode: Mode) -> Ou
         progress: Progress::default(),
     };
     // The guest's own writes to the output-stream go out first.
-    lock(&target.writer)
-        .accepting()
-        .map_err(|e| tx.fail(end_code(e)))?;
-    match mode {
-        Mode::Blocking => Writer::flush(&target.writer)
-            .await
-            .map_err(|e| tx.fail(end_code(e)))?,
-        Mode::NonBlocking => {
-            let mut w = lock(&target.writer);
+    {
+        let mut w = lock(&target.writer);
+        w.accepting().map_err(|e| tx.fail(end_code(e)))?;
+        if mode == Mode::NonBlocking {
             w.try_flush().map_err(|e| tx.fail(end_code(e)))?;
             if w.has_pending() {
                 return Err(tx.fail(ErrorCode::WouldBlock));
             }
         }
+    }
+    if mode == Mode::Blocking {
+        Writer::flush(&target.writer)
+            .await
+            .map_err(|e| tx.fail(end_code(e)))?;
     }
     check_no_disk_io(req).map_err(|code| tx.fail(code))?;
     if let Some(outcome) = super::small::send(req, &target.stream, mode).await {
@@ -227,9 +227,9 @@ impl Transfer<'_> {
         let fd = self.stream.as_fd();
         let len: usize = bufs.iter().map(Vec::len).sum();
         while sent(self) < len {
-            let slices = unsent(bufs, sent(self));
-            match write_op(self.stream, || {
-                sys::socket::send_vectored(fd, &slices, more)
+            let parts = bufs.iter().map(Vec::as_slice);
+            match with_unsent(parts, sent(self), |slices| {
+                write_op(self.stream, || sys::socket::send_vectored(fd, slices, more))
             }) {
                 Ok(n) => self.progress.add_buffer(n),
                 Err(Errno::AGAIN) => {
@@ -373,12 +373,11 @@ impl Transfer<'_> {
         let len = chunk.len;
         if chunk.resident {
             let sock = self.stream.as_fd();
-            let head = match self.head_left() {
-                0 => Vec::new(),
-                _ => unsent(&self.req.headers, self.head_sent()),
-            };
-            return write_op(self.stream, || {
-                sys::socket::sendfile(sock, &head, src, pos, len, flags)
+            let headers = self.req.headers.iter().map(Vec::as_slice);
+            return with_unsent(headers, self.head_sent(), |head| {
+                write_op(self.stream, || {
+                    sys::socket::sendfile(sock, head, src, pos, len, flags)
+                })
             });
         }
         let file = self.req.source.clone();
