@@ -171,3 +171,57 @@ fn the_metrics_endpoint_answers_only_scrapes_and_never_hangs() {
     let (code, _) = curl(&server.url("/metrics"), &[]);
     assert_eq!(code, 404);
 }
+
+/// The static server reads the clocks once per wake-up of its event loop,
+/// not at each use (the `Date` header, the open-file cache, timestamps):
+/// a request on a kept-alive connection, one at a time, costs the host
+/// calls of its wake-up (poll, clocks), its read and its `send-file`, and
+/// the response report. It cost 11 when every use read a clock.
+#[test]
+fn a_kept_alive_request_makes_no_clock_calls_of_its_own() {
+    const MOST_CALLS: u64 = 7;
+    const REQUESTS: u64 = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("a.bin"), &body).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--workers",
+            "1",
+            "--metrics",
+            "127.0.0.1:0",
+            "--access-log",
+            "off",
+        ],
+    );
+    let metrics = metrics_addr(&server);
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = |conn: &mut TcpStream| {
+        conn.write_all(b"GET /a.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        while !(got.ends_with(&body) && got.starts_with(b"HTTP/1.1 200")) {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    // The first request opens the file and fills the server's caches.
+    request(&mut conn);
+    let responses = "wasm_sendfile_http_responses_total{status=\"200\"}";
+    let text = scrape_until(metrics, |t| sample(t, responses) == Some(1));
+    let before = sample(&text, "wasm_sendfile_host_calls_total").unwrap();
+    for _ in 0..REQUESTS {
+        request(&mut conn);
+    }
+    let text = scrape_until(metrics, |t| sample(t, responses) == Some(1 + REQUESTS));
+    let calls = sample(&text, "wasm_sendfile_host_calls_total").unwrap() - before;
+    assert!(
+        calls <= MOST_CALLS * REQUESTS,
+        "{calls} host calls for {REQUESTS} requests"
+    );
+}

@@ -66,7 +66,7 @@ pub struct Conn {
 }
 
 fn now_ns() -> u64 {
-    wasi::clocks::monotonic_clock::now()
+    crate::clock::monotonic_ns()
 }
 
 impl Conn {

@@ -4,7 +4,7 @@
 //! once per response.
 
 use std::cell::RefCell;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The strings of one wall-clock second.
 struct Second {
@@ -17,11 +17,10 @@ thread_local! {
     static NOW: RefCell<Option<Second>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the strings for the current second.
+/// Runs `f` with the strings for the current second (as of the event
+/// loop's last wake-up, [`crate::clock`]).
 fn with_now<T>(f: impl FnOnce(&Second) -> T) -> T {
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let unix = crate::clock::unix_secs();
     NOW.with(|now| {
         let mut now = now.borrow_mut();
         if now.as_ref().is_none_or(|s| s.unix != unix) {

@@ -249,7 +249,7 @@ pub fn reply(site: &Site, open_files: &mut OpenFiles, req: &Request, keep_alive:
         Ok(rel) => rel,
         Err(status) => return Reply::error(status, keep_alive, head_only),
     };
-    let now = wasi::clocks::monotonic_clock::now();
+    let now = crate::clock::monotonic_ns();
     // A directory's entry is its index: still the same one?
     let same_index = |open: &OpenFile| {
         !rel.ends_with('/') || matches!(find(site, &rel), Ok(Found::File(p)) if p == open.path)

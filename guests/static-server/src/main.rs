@@ -25,6 +25,7 @@
 //! guest exits once none is left.
 
 mod body;
+mod clock;
 mod conn;
 mod dates;
 mod files;
@@ -129,12 +130,15 @@ fn main() -> std::io::Result<()> {
     // Wakes the loop once a second to close timed-out connections; made
     // anew only after it fires, not on every turn.
     let mut tick = monotonic_clock::subscribe_duration(1_000_000_000);
+    // Whether the last poll found the tick ready (it is polled first).
+    let mut tick_ready = false;
     // Accepting is paused after an accept error (out of descriptors, say)
     // until this time, rather than retried at once, forever.
     let mut paused_until = 0u64;
+    clock::refresh();
     loop {
-        if tick.ready() {
-            let now = monotonic_clock::now();
+        if tick_ready {
+            let now = clock::monotonic_ns();
             close_where(&mut conns, &cfg, |c| c.expired(now, &cfg.timeouts));
             cfg.open_files.borrow_mut().sweep(now);
             tick = monotonic_clock::subscribe_duration(1_000_000_000);
@@ -147,7 +151,7 @@ fn main() -> std::io::Result<()> {
         }
         // The tick, the listener (unless paused, or draining: then it
         // stays ready), then one pollable per connection.
-        let listening = !cfg.draining.get() && monotonic_clock::now() >= paused_until;
+        let listening = !cfg.draining.get() && clock::monotonic_ns() >= paused_until;
         let first_conn = 1 + usize::from(listening);
         let ready = {
             let mut pollables = vec![&tick];
@@ -157,6 +161,8 @@ fn main() -> std::io::Result<()> {
             pollables.extend(conns.iter().map(Conn::pollable));
             wasi::io::poll::poll(&pollables)
         };
+        clock::refresh();
+        tick_ready = ready.contains(&0);
         let mut closed = Vec::new();
         for i in ready.into_iter().map(|i| i as usize) {
             if i >= first_conn {
@@ -164,7 +170,7 @@ fn main() -> std::io::Result<()> {
                     closed.push(i - first_conn);
                 }
             } else if i == 1 && !accept_all(&listener, &mut conns, max_conns, &cfg) {
-                paused_until = monotonic_clock::now() + ACCEPT_PAUSE_NS;
+                paused_until = clock::monotonic_ns() + ACCEPT_PAUSE_NS;
             }
         }
         closed.sort_unstable();

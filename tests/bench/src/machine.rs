@@ -51,8 +51,8 @@ pub fn preamble(runs: usize) -> Vec<String> {
         .count();
     vec![format!(
         "Measured {} by `cargo run --release -p bench` on {cores} × {}, {:.0} GiB RAM, Linux {}; \
-             wasmtime {}, {}, {}. Loopback only. Each figure is the median of {runs} runs, \
-             the servers' runs interleaved; CPU is the server process's user + system time.",
+             wasmtime {}, {}, {}. Loopback only. Each figure is the median of {runs} runs \
+             unless its table says otherwise, the servers' runs interleaved; CPU is the server process's user + system time.",
         httpdate::fmt_http_date(std::time::SystemTime::now()),
         cpu_model(),
         memory_gib(),

@@ -72,6 +72,13 @@ enum Sub {
 
 use bench::CONNECTIONS;
 
+/// Fewest runs of the throughput table (outside `--quick`): each of its
+/// runs lasts about a second, so on a shared machine one slow moment sways
+/// a median of three (the guest's rate, on the same big-file path, read
+/// 0.58× native in one full run and 1.14× in another); more runs cost
+/// seconds.
+const MIN_THROUGHPUT_RUNS: usize = 9;
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -205,11 +212,17 @@ fn run(cli: &Cli) -> Result<(), String> {
     report.preamble = bench::machine::preamble(cli.runs);
 
     eprintln!("bench: throughput, one connection, {} MiB", cli.big_mib);
+    let runs = if cli.quick {
+        cli.runs
+    } else {
+        cli.runs.max(MIN_THROUGHPUT_RUNS)
+    };
     let title = format!(
-        "Throughput: one {} MiB file over one connection (server pinned to one core, client to the other)",
+        "Throughput: one {} MiB file over one connection, the median of {runs} runs (server pinned to one core, client to the other)",
         cli.big_mib
     );
     report.tables.push(measure(
+        runs,
         cli,
         &files,
         &programs,
@@ -230,9 +243,9 @@ fn run(cli: &Cli) -> Result<(), String> {
                     cli.seconds
                 );
                 let w = Workload::Requests { name, size };
-                report
-                    .tables
-                    .push(measure(cli, &files, &programs, &cpus, &kinds, title, w)?);
+                report.tables.push(measure(
+                    cli.runs, cli, &files, &programs, &cpus, &kinds, title, w,
+                )?);
             }
             eprintln!("bench: scaling over workers");
             report.scaling =
@@ -292,12 +305,13 @@ fn run(cli: &Cli) -> Result<(), String> {
     report.flat = Some(flat_memory(&files, &programs, &cpus)?);
     eprintln!("bench: call overhead");
     let calls = if cli.quick { 20_000 } else { 200_000 };
+    report.call_runs = cli.runs.max(5);
     report.call_ns = Some(bench::call::per_call_ns(
         &programs,
         cpus.server,
         &files.path(files::SMALL),
         calls,
-        cli.runs.max(5),
+        report.call_runs,
     ));
     report.targets = bench::targets::check(&report);
 
@@ -365,9 +379,11 @@ fn once(
     Ok((rate, p.cpu_seconds() - cpu0, gb))
 }
 
-/// Runs `w` against every kind, interleaving the runs so drift on a noisy
-/// machine spreads over all of them.
+/// Runs `w` `runs` times against every kind, interleaving the runs so
+/// drift on a noisy machine spreads over all of them.
+#[allow(clippy::too_many_arguments)]
 fn measure(
+    runs: usize,
     cli: &Cli,
     files: &Files,
     programs: &Programs,
@@ -397,7 +413,7 @@ fn measure(
         }
     }
     let mut samples = vec![(Vec::new(), Vec::new(), 0u64); servers.len()];
-    for _ in 0..cli.runs {
+    for _ in 0..runs {
         for (server, (rates, cpu, peak)) in servers.iter().zip(&mut samples) {
             let (r, c, gb) = once(w, cli, files, server, cpus)?;
             rates.push(r);

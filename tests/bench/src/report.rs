@@ -80,6 +80,8 @@ pub struct Report {
     pub host_calls: Vec<(Kind, Result<f64, String>)>,
     /// Nanoseconds per call of each loop of the call measurement.
     pub call_ns: Option<crate::call::CallCosts>,
+    /// Batches of calls each `call_ns` figure is the median of.
+    pub call_runs: usize,
     /// The 4 GiB check: (file bytes, guest linear memory peak, host RSS growth).
     pub flat: Option<(u64, u64, u64)>,
     /// The targets.
@@ -155,7 +157,8 @@ impl Report {
         if let Some(c) = self.call_ns {
             let _ = writeln!(
                 s,
-                "\n**One non-blocking 1-byte call** (each loop a process of its own on the same core; the last three split the difference)\n"
+                "\n**One non-blocking 1-byte call** (each loop a process of its own on the same core, the median of {} batches; the last three split the difference)\n",
+                self.call_runs
             );
             let _ = writeln!(s, "| path | ns per call | × bare `sendfile(2)` |");
             let _ = writeln!(s, "|---|--:|--:|");
