@@ -10,22 +10,28 @@ mod common;
 
 use common::{Server, curl, curl_bytes, metrics_addr, raw, sample, scrape_until};
 
-#[test]
-fn the_metrics_endpoint_counts_responses_bytes_and_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let body: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
-    std::fs::write(dir.path().join("a.bin"), &body).unwrap();
-    let server = Server::start(
-        dir.path(),
+/// `serve` on `dir` with `workers` workers, its metrics on a port of its
+/// own and no access log.
+fn serve_with_metrics(dir: &std::path::Path, workers: &str) -> Server {
+    Server::start(
+        dir,
         &[
             "--workers",
-            "2",
+            workers,
             "--metrics",
             "127.0.0.1:0",
             "--access-log",
             "off",
         ],
-    );
+    )
+}
+
+#[test]
+fn the_metrics_endpoint_counts_responses_bytes_and_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("a.bin"), &body).unwrap();
+    let server = serve_with_metrics(dir.path(), "2");
     let metrics = metrics_addr(&server);
 
     for _ in 0..3 {
@@ -118,17 +124,7 @@ fn the_metrics_endpoint_counts_responses_bytes_and_connections() {
 #[test]
 fn the_metrics_endpoint_answers_only_scrapes_and_never_hangs() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        dir.path(),
-        &[
-            "--workers",
-            "1",
-            "--metrics",
-            "127.0.0.1:0",
-            "--access-log",
-            "off",
-        ],
-    );
+    let server = serve_with_metrics(dir.path(), "1");
     let metrics = metrics_addr(&server);
     let (code, _) = curl(&format!("http://{metrics}/other"), &[]);
     assert_eq!(code, 404);
@@ -184,17 +180,7 @@ fn a_kept_alive_request_makes_no_clock_calls_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let body: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.path().join("a.bin"), &body).unwrap();
-    let server = Server::start(
-        dir.path(),
-        &[
-            "--workers",
-            "1",
-            "--metrics",
-            "127.0.0.1:0",
-            "--access-log",
-            "off",
-        ],
-    );
+    let server = serve_with_metrics(dir.path(), "1");
     let metrics = metrics_addr(&server);
     let mut conn = TcpStream::connect(server.addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
